@@ -1,0 +1,102 @@
+"""The Internet Gateway API of one region, as seen by one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urljoin, urlsplit
+
+from .auth import Token, TokenProvider
+from .config import TenantSpec
+from .models import GatewayList, ParseError, next_link, parse_gateway_list
+from .transport import ApiError, Caller, call
+
+LIST_PATH = "/v2.0/internetgateways"
+# Pagination is not documented; if it ever appears, a runaway chain must still end.
+MAX_PAGES = 100
+
+
+class NetworkClient:
+    """Lists gateways; endpoints come from the token's catalog unless configured."""
+
+    def __init__(self, caller: Caller, tokens: TokenProvider, endpoints: Mapping[str, str]) -> None:
+        self._caller = caller
+        self._tokens = tokens
+        self._endpoints = dict(endpoints)
+
+    def regions(self, tenant: TenantSpec, deadline: float) -> tuple[str, ...]:
+        """The tenant's regions: configured, or every network region of its catalog
+        plus any configured endpoint."""
+        if tenant.regions is not None:
+            return tenant.regions
+        catalog = self._tokens.get(tenant, deadline).catalog
+        return tuple(sorted(set(catalog) | set(self._endpoints)))
+
+    def list_gateways(self, tenant: TenantSpec, region: str, deadline: float) -> GatewayList:
+        token = self._tokens.get(tenant, deadline)
+        base = self._endpoint(token, region)
+        try:
+            return self._list(base, token, region, deadline)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+        # The token died before its ``expires`` (password changed, revoked): one new
+        # token, one more try. A second 401 is a real permission problem.
+        self._tokens.invalidate(tenant.id, token)
+        token = self._tokens.get(tenant, deadline)
+        return self._list(self._endpoint(token, region), token, region, deadline)
+
+    def _endpoint(self, token: Token, region: str) -> str:
+        base = self._endpoints.get(region) or token.catalog.get(region)
+        if not base:
+            raise ApiError(
+                f"region {region!r} has no network endpoint in the service catalog",
+                "no_endpoint",
+            )
+        return base
+
+    def _list(self, base: str, token: Token, region: str, deadline: float) -> GatewayList:
+        url = base + LIST_PATH
+        headers = {"X-Auth-Token": token.value.reveal()}
+        gateways: list[GatewayList] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            seen.add(url)
+            response = call(
+                self._caller,
+                "GET",
+                url,
+                region=region,
+                operation="list_internetgateways",
+                deadline=deadline,
+                headers=headers,
+            )
+            try:
+                gateways.append(parse_gateway_list(response.body))
+            except ParseError as exc:
+                raise ApiError(str(exc), "invalid_response") from None
+            href = next_link(response.body)
+            if href is None:
+                return _merge(gateways)
+            url = urljoin(url, href)
+            if url in seen:
+                raise ApiError("pagination loops back to a page already read", "invalid_response")
+            if urlsplit(url)[:2] != urlsplit(base)[:2]:
+                # The token goes with every request: never to another host.
+                raise ApiError("pagination link points to another host", "invalid_response")
+        raise ApiError(f"more than {MAX_PAGES} pages of gateways", "invalid_response")
+
+
+def _merge(pages: list[GatewayList]) -> GatewayList:
+    if len(pages) == 1:
+        return pages[0]
+    seen: set[str] = set()
+    gateways = []
+    skipped = [reason for page in pages for reason in page.skipped]
+    for page in pages:
+        for gateway in page.gateways:
+            if gateway.id in seen:
+                skipped.append(f"duplicate id {gateway.id[:64]!r} across pages")
+                continue
+            seen.add(gateway.id)
+            gateways.append(gateway)
+    return GatewayList(tuple(gateways), tuple(skipped))
