@@ -52,6 +52,15 @@ class Redactor:
         return event
 
 
+def _leading_keys(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """timestamp, level and event first: easier to read, same JSON."""
+    ordered = {k: event.pop(k) for k in ("timestamp", "level", "event") if k in event}
+    ordered.update(event)
+    return ordered
+
+
 def configure(
     level: str = "info",
     fmt: str = "json",
@@ -74,7 +83,7 @@ def configure(
     )
     numeric = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, _leading_keys, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
@@ -86,6 +95,7 @@ def configure(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                _leading_keys,
                 renderer,
             ],
         )

@@ -132,7 +132,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(default_response(400, self.sim_server.app.service))
             return
-        split = urlsplit(self.path)
+        # http.server collapses a leading "//" in self.path (open-redirect fix);
+        # take the raw target so a client that forgets to strip the catalog's
+        # trailing slash ("...:port//v2.0/...") gets a 404 as it should.
+        parts = self.requestline.split()
+        target = parts[1] if len(parts) >= 2 else self.path
+        split = urlsplit("http://sim" + target if target.startswith("/") else target)
         request = Request(
             method=self.command,
             path=split.path,
