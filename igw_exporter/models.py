@@ -91,6 +91,7 @@ class TargetStatus:
     observations: Mapping[str, Observation] = field(default_factory=dict)
     exported: bool = True
     ever_succeeded: bool = False
+    skipped: tuple[str, ...] = ()  # why items of the last answer were skipped
 
     @property
     def stale(self) -> bool:

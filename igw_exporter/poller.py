@@ -169,8 +169,11 @@ class Poller:
             log.info("target_baseline", tenant=outcome.tenant.name, gateways=len(observations))
         else:
             self._log_transitions(log, key, old, observations)
+        # Logged when first seen, not on every poll that still returns the bad item.
+        already = set(before.skipped) if before is not None else set()
         for reason in result.skipped:
-            log.warning("gateway_skipped", reason=reason)
+            if reason not in already:
+                log.warning("gateway_skipped", reason=reason)
         return TargetStatus(
             key=key,
             tenant_name=outcome.tenant.name,
@@ -181,6 +184,7 @@ class Poller:
             observations=observations,
             exported=True,
             ever_succeeded=True,
+            skipped=result.skipped,
         )
 
     def _failed(self, before: TargetStatus | None, outcome: _Outcome, now: float) -> TargetStatus:

@@ -21,8 +21,13 @@ from tests.conftest import guide_json
 
 IDENTITY = "https://identity.example"
 KR1 = "https://kr1-api-network-infrastructure.nhncloudservice.com"
-TENANT = TenantSpec("130f20670ac34949b64b10ad8a5989c8", "production", None, "ops@example.com",
-                    Secret("api-password"))
+TENANT = TenantSpec(
+    "130f20670ac34949b64b10ad8a5989c8",
+    "production",
+    None,
+    "ops@example.com",
+    Secret("api-password"),
+)
 
 
 def token_body(token_id: str = "tok-1", expires: str = "2099-01-01T00:00:00Z") -> dict[str, object]:
@@ -32,10 +37,16 @@ def token_body(token_id: str = "tok-1", expires: str = "2099-01-01T00:00:00Z") -
     return body
 
 
-def make(timeout: float = 2.0, sleeps: list[float] | None = None) -> tuple[NetworkClient, TokenProvider, SelfMetrics]:
+def make(
+    timeout: float = 2.0, sleeps: list[float] | None = None
+) -> tuple[NetworkClient, TokenProvider, SelfMetrics]:
     metrics = SelfMetrics()
-    caller = Caller(requests.Session(), metrics, timeout,
-                    sleep=(sleeps.append if sleeps is not None else time.sleep))
+    caller = Caller(
+        requests.Session(),
+        metrics,
+        timeout,
+        sleep=(sleeps.append if sleeps is not None else time.sleep),
+    )
     tokens = TokenProvider(IDENTITY, caller, Redactor(), failure_backoff=30.0)
     return NetworkClient(caller, tokens, {}), tokens, metrics
 
@@ -54,7 +65,10 @@ def count(metrics: SelfMetrics, region: str, operation: str, code: str) -> float
 
 def test_catalog_regions_are_case_insensitive_and_slash_stripped() -> None:
     catalog = parse_catalog(token_body()["access"]["serviceCatalog"])  # type: ignore[index]
-    assert catalog == {"kr1": KR1, "jp1": "https://jp1-api-network-infrastructure.nhncloudservice.com"}
+    assert catalog == {
+        "kr1": KR1,
+        "jp1": "https://jp1-api-network-infrastructure.nhncloudservice.com",
+    }
 
 
 @responses.activate
@@ -67,13 +81,20 @@ def test_list_uses_catalog_endpoint_and_token() -> None:
     assert [g.id for g in result.gateways] == ["71f8e19a-8af3-4d3f-9b0e-b45a547fd7a7"]
     assert listing.calls[0].request.headers["X-Auth-Token"] == "tok-1"
     sent = json.loads(responses.calls[0].request.body)  # type: ignore[arg-type]
-    assert sent == {"auth": {"tenantId": TENANT.id, "passwordCredentials": {
-        "username": "ops@example.com", "password": "api-password"}}}
+    assert sent == {
+        "auth": {
+            "tenantId": TENANT.id,
+            "passwordCredentials": {"username": "ops@example.com", "password": "api-password"},
+        }
+    }
     assert count(metrics, "kr1", "list_internetgateways", "200") == 1
     assert count(metrics, "global", "issue_token", "200") == 1
-    assert metrics.registry.get_sample_value(
-        "igw_exporter_token_expiry_timestamp_seconds", {"tenant_id": TENANT.id}
-    ) == 4070908800.0
+    assert (
+        metrics.registry.get_sample_value(
+            "igw_exporter_token_expiry_timestamp_seconds", {"tenant_id": TENANT.id}
+        )
+        == 4070908800.0
+    )
 
 
 @responses.activate
@@ -95,12 +116,19 @@ def test_token_is_cached_and_refreshed_before_expiry() -> None:
 def test_revoked_token_is_reissued_once_and_the_call_retried() -> None:
     responses.post(f"{IDENTITY}/v2.0/tokens", json=token_body("old"))
     responses.post(f"{IDENTITY}/v2.0/tokens", json=token_body("new"))
-    responses.get(f"{KR1}/v2.0/internetgateways", status=401,
-                  json={"error": {"code": 401, "title": "Unauthorized", "message": "x"}})
+    responses.get(
+        f"{KR1}/v2.0/internetgateways",
+        status=401,
+        json={"error": {"code": 401, "title": "Unauthorized", "message": "x"}},
+    )
     responses.get(f"{KR1}/v2.0/internetgateways", json=guide_json("list.json"))
     client, _, metrics = make()
     assert len(client.list_gateways(TENANT, "kr1", deadline()).gateways) == 1
-    sent = [c.request.headers.get("X-Auth-Token") for c in responses.calls if "internet" in c.request.url]
+    sent = [
+        c.request.headers.get("X-Auth-Token")
+        for c in responses.calls
+        if "internet" in c.request.url
+    ]
     assert sent == ["old", "new"]
     assert count(metrics, "kr1", "list_internetgateways", "401") == 1
 
@@ -117,11 +145,16 @@ def test_second_401_is_a_failure_not_a_loop() -> None:
 
 @responses.activate
 def test_wrong_password_is_reported_and_not_hammered() -> None:
-    issue = responses.post(f"{IDENTITY}/v2.0/tokens", status=401,
-                           json={"error": {"code": 401, "message": "The request you have made requires authentication."}})
+    issue = responses.post(
+        f"{IDENTITY}/v2.0/tokens",
+        status=401,
+        json={
+            "error": {"code": 401, "message": "The request you have made requires authentication."}
+        },
+    )
     client, _, _ = make()
     for _ in range(5):
-        with pytest.raises(AuthError, match="^authentication failed$"):
+        with pytest.raises(AuthError, match=r"^authentication failed$"):
             client.list_gateways(TENANT, "kr1", deadline())
     assert issue.call_count == 1
 
@@ -157,7 +190,9 @@ def test_configured_endpoint_overrides_catalog() -> None:
     metrics = SelfMetrics()
     caller = Caller(requests.Session(), metrics, 2.0)
     tokens = TokenProvider(IDENTITY, caller, Redactor(), failure_backoff=30.0)
-    client = NetworkClient(caller, tokens, {"kr1": "https://override.example", "kr3": "https://kr3.example"})
+    client = NetworkClient(
+        caller, tokens, {"kr1": "https://override.example", "kr3": "https://kr3.example"}
+    )
     assert client.list_gateways(TENANT, "kr1", deadline()).gateways == ()
     assert client.regions(TENANT, deadline()) == ("jp1", "kr1", "kr3")
 
@@ -177,7 +212,11 @@ def test_429_honours_retry_after_then_succeeds() -> None:
 @responses.activate
 def test_5xx_retries_are_bounded_by_the_deadline() -> None:
     responses.post(f"{IDENTITY}/v2.0/tokens", json=token_body())
-    responses.get(f"{KR1}/v2.0/internetgateways", status=503, body="<html><title>503 Service Unavailable</title></html>")
+    responses.get(
+        f"{KR1}/v2.0/internetgateways",
+        status=503,
+        body="<html><title>503 Service Unavailable</title></html>",
+    )
     client, _, metrics = make()
     start = time.monotonic()
     with pytest.raises(ApiError, match="HTTP 503: 503 Service Unavailable"):
@@ -213,19 +252,33 @@ def test_bad_bodies_fail_with_a_short_reason(body: str, content_type: str, reaso
 def test_pagination_is_followed_and_loops_are_caught() -> None:
     responses.post(f"{IDENTITY}/v2.0/tokens", json=token_body())
     item = guide_json("list.json")["internetgateways"][0]
-    page1 = {"internetgateways": [item],
-             "internetgateways_links": [{"rel": "next", "href": f"{KR1}/v2.0/internetgateways?marker=1"}]}
+    page1 = {
+        "internetgateways": [item],
+        "internetgateways_links": [
+            {"rel": "next", "href": f"{KR1}/v2.0/internetgateways?marker=1"}
+        ],
+    }
     page2 = {"internetgateways": [dict(item, id="second")]}
-    responses.get(f"{KR1}/v2.0/internetgateways?marker=1", json=page2,
-                  match=[responses.matchers.query_param_matcher({"marker": "1"})])
-    responses.get(f"{KR1}/v2.0/internetgateways", json=page1,
-                  match=[responses.matchers.query_param_matcher({})])
+    responses.get(
+        f"{KR1}/v2.0/internetgateways?marker=1",
+        json=page2,
+        match=[responses.matchers.query_param_matcher({"marker": "1"})],
+    )
+    responses.get(
+        f"{KR1}/v2.0/internetgateways",
+        json=page1,
+        match=[responses.matchers.query_param_matcher({})],
+    )
     client, _, _ = make()
     assert [g.id for g in client.list_gateways(TENANT, "kr1", deadline()).gateways] == [
-        item["id"], "second"]
+        item["id"],
+        "second",
+    ]
 
-    loop = {"internetgateways": [], "internetgateways_links": [
-        {"rel": "next", "href": f"{KR1}/v2.0/internetgateways"}]}
+    loop = {
+        "internetgateways": [],
+        "internetgateways_links": [{"rel": "next", "href": f"{KR1}/v2.0/internetgateways"}],
+    }
     responses.replace(responses.GET, f"{KR1}/v2.0/internetgateways", json=loop)
     with pytest.raises(ApiError, match="loops back"):
         client.list_gateways(TENANT, "kr1", deadline())
@@ -234,8 +287,13 @@ def test_pagination_is_followed_and_loops_are_caught() -> None:
 @responses.activate
 def test_pagination_never_sends_the_token_to_another_host() -> None:
     responses.post(f"{IDENTITY}/v2.0/tokens", json=token_body())
-    responses.get(f"{KR1}/v2.0/internetgateways", json={"internetgateways": [], "internetgateways_links": [
-        {"rel": "next", "href": "https://evil.example/steal"}]})
+    responses.get(
+        f"{KR1}/v2.0/internetgateways",
+        json={
+            "internetgateways": [],
+            "internetgateways_links": [{"rel": "next", "href": "https://evil.example/steal"}],
+        },
+    )
     client, _, _ = make()
     with pytest.raises(ApiError, match="another host"):
         client.list_gateways(TENANT, "kr1", deadline())

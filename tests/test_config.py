@@ -34,7 +34,9 @@ poll:
 def test_documented_example_loads() -> None:
     settings = parse_config(EXAMPLE, "c.yml", {"NHN_API_PASSWORD": "s3cret-pw"})
     assert settings.identity_url == "https://api-identity-infrastructure.nhncloudservice.com"
-    assert settings.endpoints == {"kr1": "https://kr1-api-network-infrastructure.nhncloudservice.com"}
+    assert settings.endpoints == {
+        "kr1": "https://kr1-api-network-infrastructure.nhncloudservice.com"
+    }
     first, second = settings.tenants
     assert (first.id, first.name, first.regions) == (TENANT, "production", ("kr1",))
     assert second.regions == ("kr1", "kr2")
@@ -106,7 +108,10 @@ tenants:
 
 
 def test_both_password_sources_is_an_error() -> None:
-    text = f"identity:\n  username: u\n  password_env: A\n  password_file: /f\ntenants: [{{id: {TENANT}}}]\n"
+    text = (
+        "identity:\n  username: u\n  password_env: A\n  password_file: /f\n"
+        f"tenants: [{{id: {TENANT}}}]\n"
+    )
     with pytest.raises(ConfigError, match="set only one of password_file / password_env"):
         parse_config(text, "c.yml", {"A": "x"})
 

@@ -64,14 +64,23 @@ def sample_snapshot() -> Snapshot:
             ],
         ),
         # Failing, still within stale_after: last values kept, stale.
-        jp1: status(jp1, [gw("e", tenant_id=T2)], up=False, error="HTTP 503: down",
-                    last_success=NOW - 120),
+        jp1: status(
+            jp1, [gw("e", tenant_id=T2)], up=False, error="HTTP 503: down", last_success=NOW - 120
+        ),
         # Failing past stale_after: gateways dropped.
-        kr2: status(kr2, [gw("f")], up=False, error="timeout", last_success=NOW - 900,
-                    exported=False),
+        kr2: status(
+            kr2, [gw("f")], up=False, error="timeout", last_success=NOW - 900, exported=False
+        ),
         # Never succeeded.
-        us1: status(us1, [], up=False, error="authentication failed", last_success=None,
-                    ever_succeeded=False, exported=False),
+        us1: status(
+            us1,
+            [],
+            up=False,
+            error="authentication failed",
+            last_success=None,
+            ever_succeeded=False,
+            exported=False,
+        ),
     }
     return Snapshot(taken_at=NOW, targets=targets, cycle=7)
 
@@ -93,8 +102,7 @@ def test_values_parse_back() -> None:
         f.name: f for f in text_string_to_metric_families(render(sample_snapshot()).decode())
     }
     states = {
-        (s.labels["id"], s.labels["state"]): s.value
-        for s in families["nhncloud_igw_state"].samples
+        (s.labels["id"], s.labels["state"]): s.value for s in families["nhncloud_igw_state"].samples
     }
     # Documented states are one-hot; an undocumented one is added and is the 1.
     assert states[("a", "available")] == 1 and states[("a", "error")] == 0
@@ -110,14 +118,16 @@ def test_values_parse_back() -> None:
     assert "b" not in ages
     up = {s.labels["nhn_region"]: s.value for s in families["igw_exporter_target_up"].samples}
     assert up == {"kr1": 1, "jp1": 0, "kr2": 0, "us1": 0}
-    stale = {s.labels["nhn_region"]: s.value
-             for s in families["igw_exporter_target_stale"].samples}
+    stale = {s.labels["nhn_region"]: s.value for s in families["igw_exporter_target_stale"].samples}
     assert stale == {"kr1": 0, "jp1": 1, "kr2": 0, "us1": 0}
-    count = {s.labels["nhn_region"]: s.value
-             for s in families["igw_exporter_target_gateways"].samples}
+    count = {
+        s.labels["nhn_region"]: s.value for s in families["igw_exporter_target_gateways"].samples
+    }
     assert count == {"kr1": 4, "jp1": 1, "kr2": 0, "us1": 0}
-    last = {s.labels["nhn_region"] for s in
-            families["igw_exporter_target_last_success_timestamp_seconds"].samples}
+    last = {
+        s.labels["nhn_region"]
+        for s in families["igw_exporter_target_last_success_timestamp_seconds"].samples
+    }
     assert last == {"kr1", "jp1", "kr2"}
 
 

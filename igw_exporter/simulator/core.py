@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -64,26 +65,35 @@ class Simulator:
         )
         self._reachable: dict[str, bool] = dict.fromkeys(region_list, True)
         self._started = False
+        # Serialises start/stop/reachability. Separate from the state lock,
+        # which must never be held while servers shut down (that can wait).
+        self._lifecycle = threading.Lock()
 
     # ----- lifecycle -----
 
     def start(self) -> None:
-        if self._started:
-            return
-        try:
-            # Regions first: the identity catalog needs their ports.
-            for listener in self._regions.values():
-                listener.start()
-            self._identity.start()
-        except BaseException:
-            self.stop()
-            raise
-        self._started = True
-        for region, reachable in self._reachable.items():
-            if not reachable:
-                self._regions[region].stop()
+        with self._lifecycle:
+            if self._started:
+                return
+            try:
+                # Regions first: the identity catalog needs their ports.
+                for listener in self._regions.values():
+                    listener.start()
+                self._identity.start()
+            except BaseException:
+                self._stop_all()
+                raise
+            self._started = True
+            for region, reachable in self._reachable.items():
+                if not reachable:
+                    self._regions[region].stop()
 
     def stop(self) -> None:
+        """Stop all servers; returns promptly even with hanging requests."""
+        with self._lifecycle:
+            self._stop_all()
+
+    def _stop_all(self) -> None:
         self._identity.stop()
         for listener in self._regions.values():
             listener.stop()
@@ -105,13 +115,14 @@ class Simulator:
         """False: close the region's listener (and its live connections) so
         connections are refused; True: listen again on the same port."""
         key = self._state.region(region)
-        self._reachable[key] = reachable
-        if not self._started:
-            return
-        if reachable:
-            self._regions[key].start()
-        else:
-            self._regions[key].stop()
+        with self._lifecycle:
+            self._reachable[key] = reachable
+            if not self._started:
+                return
+            if reachable:
+                self._regions[key].start()
+            else:
+                self._regions[key].stop()
 
     # ----- addresses and settings -----
 

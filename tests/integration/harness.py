@@ -65,7 +65,9 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def series(samples: Samples, name: str, **labels: str) -> list[dict[str, str]]:
-    return [dict(lbl) for (n, lbl), _ in samples.items() if n == name and set(labels.items()) <= lbl]
+    return [
+        dict(lbl) for (n, lbl), _ in samples.items() if n == name and set(labels.items()) <= lbl
+    ]
 
 
 def write_config(
@@ -136,7 +138,9 @@ class Exporter:
     def wait_ready(self, timeout: float = 20.0) -> None:
         def ready() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(f"exporter exited {self.process.returncode}: {self.log_text()}")
+                raise AssertionError(
+                    f"exporter exited {self.process.returncode}: {self.log_text()}"
+                )
             try:
                 return self.get("/readyz").status_code == 200
             except requests.ConnectionError:
@@ -187,8 +191,17 @@ class Exporter:
 def running_exporter(config: Path, *extra: str) -> Iterator[Exporter]:
     port = free_port()
     exporter = Exporter(
-        ["--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}",
-         "--log.level", "debug", "--log.format", "json", *extra],
+        [
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.level",
+            "debug",
+            "--log.format",
+            "json",
+            *extra,
+        ],
         config.parent / "exporter.log",
         port,
     )

@@ -15,8 +15,13 @@ PROD = TENANTS["production"][0]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "igw_exporter", *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "igw_exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_config_check_lists_every_mistake_and_exits_1(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ ITEMS: dict[str, list[dict[str, Any]]] = {
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def _reply(self, status: int, body: object) -> None:
@@ -90,19 +90,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(401, {"error": {"code": 401, "title": "Unauthorized", "message": "no"}})
             return
         base = f"http://127.0.0.1:{self.server.server_port}/network"
-        self._reply(200, {"access": {
-            "token": {"id": TOKEN, "expires": "2099-12-31T23:59:59Z",
-                      "issued_at": "2026-12-03T07:32:14.000441", "tenant": {"id": TENANT}},
-            "serviceCatalog": [
-                {"type": "compute", "name": "nova",
-                 "endpoints": [{"region": "KR1", "publicURL": f"{base}/compute/"}]},
-                {"type": "network", "name": "neutron", "endpoints": [
-                    {"region": "KR1", "publicURL": f"{base}/kr1/"},
-                    {"region": "JP1", "publicURL": f"{base}/jp1/"},
-                ]},
-            ],
-            "metadata": {"is_admin": 0},
-        }})
+        self._reply(
+            200,
+            {
+                "access": {
+                    "token": {
+                        "id": TOKEN,
+                        "expires": "2099-12-31T23:59:59Z",
+                        "issued_at": "2026-12-03T07:32:14.000441",
+                        "tenant": {"id": TENANT},
+                    },
+                    "serviceCatalog": [
+                        {
+                            "type": "compute",
+                            "name": "nova",
+                            "endpoints": [{"region": "KR1", "publicURL": f"{base}/compute/"}],
+                        },
+                        {
+                            "type": "network",
+                            "name": "neutron",
+                            "endpoints": [
+                                {"region": "KR1", "publicURL": f"{base}/kr1/"},
+                                {"region": "JP1", "publicURL": f"{base}/jp1/"},
+                            ],
+                        },
+                    ],
+                    "metadata": {"is_admin": 0},
+                }
+            },
+        )
 
     def do_GET(self) -> None:
         self.server.paths.append(self.path)
@@ -113,7 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path == f"/network/{region}/v2.0/internetgateways":
                 self._reply(200, {"internetgateways": items})
                 return
-        self._reply(404, {"NeutronError": {"type": "HTTPNotFound", "message": "nope", "detail": ""}})
+        self._reply(
+            404, {"NeutronError": {"type": "HTTPNotFound", "message": "nope", "detail": ""}}
+        )
 
 
 class _Server(ThreadingHTTPServer):
@@ -145,7 +163,9 @@ def test_every_value_is_right(compatible_api: _Server, tmp_path: Path) -> None:
         samples = exporter.scrape()
         log = exporter.log_text()
     assert sorted(set(compatible_api.paths)) == [
-        "/network/jp1/v2.0/internetgateways", "/network/kr1/v2.0/internetgateways"]
+        "/network/jp1/v2.0/internetgateways",
+        "/network/kr1/v2.0/internetgateways",
+    ]
     assert TOKEN not in log and PASSWORD not in log
 
     for region, count in (("kr1", 2), ("jp1", 1)):
@@ -153,25 +173,40 @@ def test_every_value_is_right(compatible_api: _Server, tmp_path: Path) -> None:
         assert value(samples, "igw_exporter_target_up", **target) == 1
         assert value(samples, "igw_exporter_target_stale", **target) == 0
         assert value(samples, "igw_exporter_target_gateways", **target) == count
-    last_success = value(samples, "igw_exporter_target_last_success_timestamp_seconds",
-                         nhn_region="kr1", tenant_id=TENANT)
+    last_success = value(
+        samples,
+        "igw_exporter_target_last_success_timestamp_seconds",
+        nhn_region="kr1",
+        tenant_id=TENANT,
+    )
     assert last_success is not None
 
     a = "0b1e7a52-0000-4000-8000-000000000001"
-    assert series(samples, "nhncloud_igw_info", id=a) == [{
-        "nhn_region": "kr1", "tenant_id": TENANT, "id": a, "name": "igw-kr1-a",
-        "tenant": "compat", "external_network_id": "ext-kr1", "routingtable_id": "rt-kr1-a"}]
+    assert series(samples, "nhncloud_igw_info", id=a) == [
+        {
+            "nhn_region": "kr1",
+            "tenant_id": TENANT,
+            "id": a,
+            "name": "igw-kr1-a",
+            "tenant": "compat",
+            "external_network_id": "ext-kr1",
+            "routingtable_id": "rt-kr1-a",
+        }
+    ]
     states = {s["state"] for s in series(samples, "nhncloud_igw_state", id=a)}
     assert states == {"available", "unavailable", "migrating", "error"}
     assert value(samples, "nhncloud_igw_state", id=a, state="error") == 1
-    assert sum(v for (n, lbl), v in samples.items()
-               if n == "nhncloud_igw_state" and ("id", a) in lbl) == 1
+    assert (
+        sum(v for (n, lbl), v in samples.items() if n == "nhncloud_igw_state" and ("id", a) in lbl)
+        == 1
+    )
     assert value(samples, "nhncloud_igw_migrate_status", id=a, migrate_status="binding_error") == 1
     assert value(samples, "nhncloud_igw_migrate_error", id=a) == 1
     created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC).timestamp()
     assert value(samples, "nhncloud_igw_created_timestamp_seconds", id=a) == pytest.approx(created)
     assert value(samples, "nhncloud_igw_age_seconds", id=a) == pytest.approx(
-        last_success - created, abs=0.01)
+        last_success - created, abs=0.01
+    )
     since = value(samples, "nhncloud_igw_state_since_timestamp_seconds", id=a)
     assert since == pytest.approx(last_success, abs=0.01)
 
@@ -179,12 +214,19 @@ def test_every_value_is_right(compatible_api: _Server, tmp_path: Path) -> None:
     assert series(samples, "nhncloud_igw_info", id=spare)[0]["routingtable_id"] == ""
     assert value(samples, "nhncloud_igw_state", id=spare, state="unavailable") == 1
     assert value(samples, "nhncloud_igw_migrate_error", id=spare) == 0
-    assert value(samples, "nhncloud_igw_created_timestamp_seconds", id=spare) == datetime(
-        2025, 2, 11, 0, 44, 18, tzinfo=UTC).timestamp()
+    assert (
+        value(samples, "nhncloud_igw_created_timestamp_seconds", id=spare)
+        == datetime(2025, 2, 11, 0, 44, 18, tzinfo=UTC).timestamp()
+    )
 
     jp = "0b1e7a52-0000-4000-8000-000000000003"
     assert {s["state"] for s in series(samples, "nhncloud_igw_state", id=jp)} == {
-        "available", "unavailable", "migrating", "error", "rebuilding"}
+        "available",
+        "unavailable",
+        "migrating",
+        "error",
+        "rebuilding",
+    }
     assert value(samples, "nhncloud_igw_state", id=jp, state="rebuilding") == 1
     assert series(samples, "nhncloud_igw_created_timestamp_seconds", id=jp) == []
     assert series(samples, "nhncloud_igw_age_seconds", id=jp) == []

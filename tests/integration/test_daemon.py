@@ -27,13 +27,21 @@ STG = TENANTS["staging"][0]
 
 def seed(sim: Simulator) -> dict[str, dict[str, object]]:
     return {
-        "web": sim.create_gateway("kr1", PROD, name="igw-web", state="available",
-                                  routingtable_id="rt-web"),
+        "web": sim.create_gateway(
+            "kr1", PROD, name="igw-web", state="available", routingtable_id="rt-web"
+        ),
         "spare": sim.create_gateway("kr1", PROD, name="igw-spare"),
-        "moving": sim.create_gateway("kr2", PROD, name="igw-moving", state="migrating",
-                                     migrate_status="binding_progress", routingtable_id="rt-2"),
-        "broken": sim.create_gateway("jp1", STG, name="igw-broken", state="error",
-                                     routingtable_id="rt-3"),
+        "moving": sim.create_gateway(
+            "kr2",
+            PROD,
+            name="igw-moving",
+            state="migrating",
+            migrate_status="binding_progress",
+            routingtable_id="rt-2",
+        ),
+        "broken": sim.create_gateway(
+            "jp1", STG, name="igw-broken", state="error", routingtable_id="rt-3"
+        ),
     }
 
 
@@ -45,22 +53,51 @@ def test_gateways_of_every_target_are_exported(sim: Simulator, tmp_path: Path) -
         for name in ("production", "staging"):
             tenant_id = TENANTS[name][0]
             for region in ("kr1", "kr2", "jp1"):
-                assert value(samples, "igw_exporter_target_up", nhn_region=region,
-                             tenant_id=tenant_id, tenant=name) == 1
+                assert (
+                    value(
+                        samples,
+                        "igw_exporter_target_up",
+                        nhn_region=region,
+                        tenant_id=tenant_id,
+                        tenant=name,
+                    )
+                    == 1
+                )
         web = gws["web"]
         assert value(samples, "nhncloud_igw_state", id=str(web["id"]), state="available") == 1
-        assert value(samples, "nhncloud_igw_state", id=str(gws["broken"]["id"]),
-                     state="error", nhn_region="jp1", tenant_id=STG) == 1
-        assert value(samples, "nhncloud_igw_migrate_status", id=str(gws["moving"]["id"]),
-                     migrate_status="binding_progress") == 1
+        assert (
+            value(
+                samples,
+                "nhncloud_igw_state",
+                id=str(gws["broken"]["id"]),
+                state="error",
+                nhn_region="jp1",
+                tenant_id=STG,
+            )
+            == 1
+        )
+        assert (
+            value(
+                samples,
+                "nhncloud_igw_migrate_status",
+                id=str(gws["moving"]["id"]),
+                migrate_status="binding_progress",
+            )
+            == 1
+        )
         info = series(samples, "nhncloud_igw_info", id=str(web["id"]))
-        assert info == [{
-            "nhn_region": "kr1", "tenant_id": PROD, "id": str(web["id"]), "name": "igw-web",
-            "tenant": "production", "external_network_id": str(web["external_network_id"]),
-            "routingtable_id": "rt-web",
-        }]
-        assert value(samples, "igw_exporter_target_gateways", nhn_region="kr1",
-                     tenant_id=PROD) == 2
+        assert info == [
+            {
+                "nhn_region": "kr1",
+                "tenant_id": PROD,
+                "id": str(web["id"]),
+                "name": "igw-web",
+                "tenant": "production",
+                "external_network_id": str(web["external_network_id"]),
+                "routingtable_id": "rt-web",
+            }
+        ]
+        assert value(samples, "igw_exporter_target_gateways", nhn_region="kr1", tenant_id=PROD) == 2
         # The exposition served over HTTP, gzip or not, is promtool-clean and identical.
         plain = exporter.raw_metrics()
         assert check_metrics(plain) == ""
@@ -70,8 +107,10 @@ def test_gateways_of_every_target_are_exported(sim: Simulator, tmp_path: Path) -
         assert "igw-web" not in page and "production" in page and "/metrics" in page
         # The first poll is a baseline: one line per target, no burst of gateway_added.
         assert exporter.events("gateway_added") == []
-        baselines = {(e["nhn_region"], e["tenant_id"]): e["gateways"]
-                     for e in exporter.events("target_baseline")}
+        baselines = {
+            (e["nhn_region"], e["tenant_id"]): e["gateways"]
+            for e in exporter.events("target_baseline")
+        }
         assert baselines[("kr1", PROD)] == 2
         assert len(baselines) == 6
 
@@ -95,8 +134,12 @@ def test_transitions_show_in_metrics_and_logs_within_one_interval(
     with running_exporter(write_config(tmp_path / "c.yml", sim)) as exporter:
         web, moving, spare = gws["web"]["id"], gws["moving"]["id"], gws["spare"]["id"]
         sim.update_gateway("kr1", str(web), state="ERROR")
-        sim.update_gateway("kr2", str(moving), migrate_status="binding_error",
-                           migrate_error="NAT rule synchronization failed")
+        sim.update_gateway(
+            "kr2",
+            str(moving),
+            migrate_status="binding_error",
+            migrate_error="NAT rule synchronization failed",
+        )
         sim.delete_gateway("kr1", str(spare))
         new = sim.create_gateway("jp1", STG, name="igw-new")
         changed_at = time.monotonic()
@@ -104,8 +147,15 @@ def test_transitions_show_in_metrics_and_logs_within_one_interval(
 
         samples = exporter.scrape()
         assert value(samples, "nhncloud_igw_state", id=str(web), state="error") == 1
-        assert value(samples, "nhncloud_igw_migrate_status", id=str(moving),
-                     migrate_status="binding_error") == 1
+        assert (
+            value(
+                samples,
+                "nhncloud_igw_migrate_status",
+                id=str(moving),
+                migrate_status="binding_error",
+            )
+            == 1
+        )
         assert value(samples, "nhncloud_igw_migrate_error", id=str(moving)) == 1
         assert series(samples, "nhncloud_igw_info", id=str(spare)) == []
         assert series(samples, "nhncloud_igw_state", id=str(spare)) == []
@@ -115,7 +165,11 @@ def test_transitions_show_in_metrics_and_logs_within_one_interval(
 
         [state] = exporter.events("gateway_state_changed")
         assert (state["nhn_region"], state["tenant_id"], state["gateway_id"]) == ("kr1", PROD, web)
-        assert (state["gateway_name"], state["from"], state["to"]) == ("igw-web", "available", "error")
+        assert (state["gateway_name"], state["from"], state["to"]) == (
+            "igw-web",
+            "available",
+            "error",
+        )
         assert state["level"] == "warning"
         [migrate] = exporter.events("gateway_migrate_status_changed")
         assert (migrate["from"], migrate["to"]) == ("binding_progress", "binding_error")
@@ -124,12 +178,23 @@ def test_transitions_show_in_metrics_and_logs_within_one_interval(
         assert (removed["gateway_id"], removed["gateway_name"]) == (spare, "igw-spare")
         [added] = exporter.events("gateway_added")
         assert (added["gateway_id"], added["nhn_region"], added["tenant_id"]) == (
-            new["id"], "jp1", STG)
+            new["id"],
+            "jp1",
+            STG,
+        )
         for event in exporter.events():
             assert event["timestamp"].endswith("Z") and "level" in event
         counts = exporter.scrape()
-        assert value(counts, "igw_exporter_transitions_total", nhn_region="kr1",
-                     tenant_id=PROD, kind="state_changed") == 1
+        assert (
+            value(
+                counts,
+                "igw_exporter_transitions_total",
+                nhn_region="kr1",
+                tenant_id=PROD,
+                kind="state_changed",
+            )
+            == 1
+        )
 
 
 def test_failing_region_goes_stale_then_recovers(sim: Simulator, tmp_path: Path) -> None:
@@ -142,39 +207,66 @@ def test_failing_region_goes_stale_then_recovers(sim: Simulator, tmp_path: Path)
         assert value(samples, "igw_exporter_target_up", nhn_region="kr2", tenant_id=PROD) == 0
         assert value(samples, "igw_exporter_target_stale", nhn_region="kr2", tenant_id=PROD) == 1
         # Last-known gateways stay while stale.
-        assert value(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"]),
-                     state="migrating") == 1
-        assert value(samples, "igw_exporter_api_requests_total", nhn_region="kr2",
-                     operation="list_internetgateways", code="503") >= 1
-        before = value(samples, "igw_exporter_target_last_success_timestamp_seconds",
-                       nhn_region="kr1", tenant_id=PROD)
+        assert (
+            value(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"]), state="migrating")
+            == 1
+        )
+        assert (
+            value(
+                samples,
+                "igw_exporter_api_requests_total",
+                nhn_region="kr2",
+                operation="list_internetgateways",
+                code="503",
+            )
+            >= 1
+        )
+        before = value(
+            samples,
+            "igw_exporter_target_last_success_timestamp_seconds",
+            nhn_region="kr1",
+            tenant_id=PROD,
+        )
 
         # After stale_after, the failing target's gateways are dropped; others update.
         def dropped() -> bool:
             s = exporter.scrape()
             return value(s, "igw_exporter_target_gateways", nhn_region="kr2", tenant_id=PROD) == 0
+
         wait_for(dropped, timeout=15)
         samples = exporter.scrape()
         assert series(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"])) == []
         assert value(samples, "igw_exporter_target_stale", nhn_region="kr2", tenant_id=PROD) == 0
         assert value(samples, "igw_exporter_target_up", nhn_region="kr1", tenant_id=PROD) == 1
-        after = value(samples, "igw_exporter_target_last_success_timestamp_seconds",
-                      nhn_region="kr1", tenant_id=PROD)
+        after = value(
+            samples,
+            "igw_exporter_target_last_success_timestamp_seconds",
+            nhn_region="kr1",
+            tenant_id=PROD,
+        )
         assert before is not None and after is not None and after > before
 
         sim.remove_fault(fault)
-        wait_for(lambda: value(exporter.scrape(), "igw_exporter_target_up",
-                               nhn_region="kr2", tenant_id=PROD) == 1)
+        wait_for(
+            lambda: (
+                value(exporter.scrape(), "igw_exporter_target_up", nhn_region="kr2", tenant_id=PROD)
+                == 1
+            )
+        )
         samples = exporter.scrape()
-        assert value(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"]),
-                     state="migrating") == 1
+        assert (
+            value(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"]), state="migrating")
+            == 1
+        )
         downs = exporter.events("target_down")
         assert sorted((e["nhn_region"], e["tenant_id"]) for e in downs) == sorted(
-            [("kr2", PROD), ("kr2", STG)])
+            [("kr2", PROD), ("kr2", STG)]
+        )
         assert all(e["error"].startswith("HTTP 503") for e in downs)
         ups = exporter.events("target_recovered")
         assert sorted((e["nhn_region"], e["tenant_id"]) for e in ups) == sorted(
-            [("kr2", PROD), ("kr2", STG)])
+            [("kr2", PROD), ("kr2", STG)]
+        )
         assert len(exporter.events("target_data_expired")) == 2
 
 
@@ -185,13 +277,20 @@ def test_token_expiry_and_revocation_cause_no_gap(tmp_path: Path) -> None:
     sim.start()
     try:
         seed_gw = sim.create_gateway("kr1", PROD, name="igw-web", state="available")
-        with running_exporter(write_config(tmp_path / "c.yml", sim, regions=["kr1", "jp1"])) as exporter:
+        with running_exporter(
+            write_config(tmp_path / "c.yml", sim, regions=["kr1", "jp1"])
+        ) as exporter:
             for _ in range(3):
                 sim.revoke_tokens()
                 exporter.wait_cycles(1)
                 samples = exporter.scrape()
-                assert value(samples, "igw_exporter_target_up", nhn_region="kr1", tenant_id=PROD) == 1
-                assert value(samples, "nhncloud_igw_state", id=str(seed_gw["id"]), state="available") == 1
+                assert (
+                    value(samples, "igw_exporter_target_up", nhn_region="kr1", tenant_id=PROD) == 1
+                )
+                assert (
+                    value(samples, "nhncloud_igw_state", id=str(seed_gw["id"]), state="available")
+                    == 1
+                )
             assert exporter.events("target_down") == []
             assert sim.token_requests(PROD) >= 3
     finally:
@@ -202,8 +301,11 @@ def test_sigterm_mid_poll_exits_zero_quickly(sim: Simulator, tmp_path: Path) -> 
     config = write_config(tmp_path / "c.yml", sim, timeout=10, interval=30)
     sim.add_fault(Fault(service="kr1", hang=True))
     port = free_port()
-    exporter = Exporter(["--config.file", str(config), "--web.listen-address",
-                         f"127.0.0.1:{port}"], tmp_path / "exporter.log", port)
+    exporter = Exporter(
+        ["--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"],
+        tmp_path / "exporter.log",
+        port,
+    )
     try:
         # The first poll starts at once and hangs on kr1.
         wait_for(lambda: sim.request_count("kr1", "/v2.0/internetgateways") > 0)
@@ -220,8 +322,16 @@ def test_listen_port_in_use_fails_at_once(sim: Simulator, tmp_path: Path) -> Non
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        exporter = Exporter(["--config.file", str(write_config(tmp_path / "c.yml", sim)),
-                             "--web.listen-address", f"127.0.0.1:{port}"], tmp_path / "x.log", port)
+        exporter = Exporter(
+            [
+                "--config.file",
+                str(write_config(tmp_path / "c.yml", sim)),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+            ],
+            tmp_path / "x.log",
+            port,
+        )
         try:
             assert exporter.process.wait(10) == 1
         finally:
