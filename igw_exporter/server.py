@@ -19,6 +19,9 @@ from .exposition import CONTENT_TYPE, gzip_join
 from .store import Store
 
 
+_TEXT = "text/plain; charset=utf-8"
+
+
 class ListenAddressError(ValueError):
     """``--web.listen-address`` is not ``host:port``."""
 
@@ -94,42 +97,44 @@ class _Handler(BaseHTTPRequestHandler):
         if path == app.telemetry_path:
             self._metrics(app, head)
         elif path == "/":
-            self._send(200, "text/html; charset=utf-8", landing_page(app).encode(), head)
+            self._send(200, "text/html; charset=utf-8", (landing_page(app).encode(),), head)
         elif path == "/healthz":
-            self._send(200, "text/plain; charset=utf-8", b"OK\n", head)
+            self._send(200, _TEXT, (b"OK\n",), head)
         elif path == "/readyz":
             if app.store.ready:
-                self._send(200, "text/plain; charset=utf-8", b"ready\n", head)
+                self._send(200, _TEXT, (b"ready\n",), head)
             else:
-                self._send(503, "text/plain; charset=utf-8", b"first poll not finished\n", head)
+                self._send(503, _TEXT, (b"first poll not finished\n",), head)
         else:
-            self._send(404, "text/plain; charset=utf-8", b"not found\n", head)
+            self._send(404, _TEXT, (b"not found\n",), head)
 
     def _metrics(self, app: App, head: bool) -> None:
         body = app.store.current.body
         live = generate_latest(app.registry)
         if "gzip" in self.headers.get("Accept-Encoding", ""):
             payload = gzip_join(body, live)
-            self._send(200, CONTENT_TYPE, payload, head, {"Content-Encoding": "gzip"})
+            self._send(200, CONTENT_TYPE, (payload,), head, {"Content-Encoding": "gzip"})
         else:
-            self._send(200, CONTENT_TYPE, body.data + live, head)
+            # Two writes, not ``data + live``: concatenating copies the whole exposition.
+            self._send(200, CONTENT_TYPE, (body.data, live), head)
 
     def _send(
         self,
         status: int,
         content_type: str,
-        payload: bytes,
+        chunks: tuple[bytes, ...],
         head: bool,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if not head:
-            self.wfile.write(payload)
+            for chunk in chunks:
+                self.wfile.write(chunk)
 
 
 def landing_page(app: App) -> str:
