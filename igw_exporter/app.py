@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 import requests
@@ -12,7 +15,7 @@ from requests.adapters import HTTPAdapter
 
 from .auth import TokenProvider
 from .client import NetworkClient
-from .config import Settings
+from .config import ConfigError, Settings, load_config
 from .log import Redactor, get_logger
 from .metrics import SelfMetrics
 from .poller import Poller
@@ -20,6 +23,7 @@ from .scheduler import PollScheduler
 from .server import App, HttpServer
 from .store import Store
 from .transport import Caller
+from .webconfig import WebConfig
 
 
 def new_session(pool_size: int) -> requests.Session:
@@ -32,25 +36,83 @@ def new_session(pool_size: int) -> requests.Session:
 
 
 class Exporter:
-    """Every part of a running exporter, wired once."""
+    """Every part of a running exporter, wired once; the poller is rebuilt on reload.
 
-    def __init__(self, settings: Settings, redactor: Redactor) -> None:
-        self.settings = settings
+    The store and the metrics registry outlive reloads, so the previous snapshot
+    stays the base of the next diff and counters keep counting.
+    """
+
+    def __init__(
+        self, settings: Settings, redactor: Redactor, config_file: Path | None = None
+    ) -> None:
         self.metrics = SelfMetrics()
         self.store = Store()
+        self._redactor = redactor
+        self._config_file = config_file
+        self._cycle_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._scheduler: PollScheduler | None = None
+        self.settings = settings
+        self._poller = self._build(settings)
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success.set(time.time())
+
+    def _build(self, settings: Settings) -> Poller:
         for tenant in settings.tenants:
-            redactor.add(tenant.password)
-        self._session = new_session(settings.poll.concurrency * 2)
-        caller = Caller(self._session, self.metrics, settings.poll.timeout)
+            self._redactor.add(tenant.password)
+        session = new_session(settings.poll.concurrency * 2)
+        caller = Caller(session, self.metrics, settings.poll.timeout)
         tokens = TokenProvider(
             settings.identity_url,
             caller,
-            redactor,
+            self._redactor,
             # At most about one token request per tenant per poll after a failure.
             failure_backoff=settings.poll.interval / 2,
         )
         client = NetworkClient(caller, tokens, settings.endpoints)
-        self.poller = Poller(settings.tenants, settings.poll, client, self.store, self.metrics)
+        return Poller(settings.tenants, settings.poll, client, self.store, self.metrics)
+
+    def run_cycle(self) -> None:
+        with self._cycle_lock:
+            poller = self._poller
+            try:
+                poller.run_cycle()
+            finally:
+                if poller is not self._poller:  # replaced by a reload meanwhile
+                    poller.close()
+
+    def reload(self) -> tuple[str, ...]:
+        """Re-read the config file; apply it if valid. Returns the problems, if any.
+
+        An invalid file changes nothing: the running configuration goes on.
+        """
+        log = get_logger()
+        with self._reload_lock:
+            if self._config_file is None:
+                return ("no configuration file to reload",)
+            try:
+                settings = load_config(self._config_file)
+            except ConfigError as exc:
+                self.metrics.config_last_reload_successful.set(0)
+                log.error("config_reload_failed", problems=list(exc.problems))
+                return exc.problems
+            old, self._poller = self._poller, self._build(settings)
+            if self._cycle_lock.acquire(blocking=False):
+                try:
+                    old.close()  # no cycle running; otherwise the running one closes it
+                finally:
+                    self._cycle_lock.release()
+            kept = {t.id for t in settings.tenants}
+            for tenant in self.settings.tenants:
+                if tenant.id not in kept:
+                    self.metrics.token_expiry.remove(tenant.id)
+            self.settings = settings
+            self.metrics.config_last_reload_successful.set(1)
+            self.metrics.config_last_reload_success.set(time.time())
+            log.info("config_reloaded", tenants=len(settings.tenants))
+            if self._scheduler is not None:
+                self._scheduler.reschedule(settings.poll.interval)
+            return ()
 
     def exposition(self) -> bytes:
         """What /metrics serves (uncompressed)."""
@@ -60,34 +122,48 @@ class Exporter:
         targets = self.store.current.snapshot.targets.values()
         return bool(targets) and all(t.up for t in targets)
 
-    def serve(self, listen_address: str, telemetry_path: str, stop: threading.Event) -> None:
+    def serve(
+        self,
+        listen_address: str,
+        telemetry_path: str,
+        stop: threading.Event,
+        web: WebConfig | None = None,
+    ) -> None:
         """Serve and poll until ``stop`` is set. Binding errors raise before polling starts."""
         log = get_logger()
-        server = HttpServer(listen_address, App(self.store, self.metrics.registry, telemetry_path))
-        scheduler = PollScheduler(self.poller, self.settings.poll.interval, self.metrics)
+        app = App(self.store, self.metrics.registry, telemetry_path, reload=self.reload)
+        server = HttpServer(listen_address, app, web)
+        self._scheduler = PollScheduler(self.run_cycle, self.settings.poll.interval, self.metrics)
         server.start()
-        scheduler.start()
+        self._scheduler.start()
         log.info(
             "exporter_started",
             listen_address=listen_address,
             port=server.port,
+            tls=web is not None and web.ssl_context is not None,
+            basic_auth=web is not None and web.auth is not None,
             tenants=len(self.settings.tenants),
             poll_interval_seconds=self.settings.poll.interval,
         )
         stop.wait()
         log.info("exporter_stopping")
-        scheduler.stop()
-        self.poller.close()
+        self._scheduler.stop()
+        self._poller.close()
         server.stop()
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT."""
+def handle_signals(reload: Callable[[], object]) -> threading.Event:
+    """An event set by SIGTERM or SIGINT; SIGHUP runs ``reload`` in a thread (a
+    signal handler must return at once)."""
     stop = threading.Event()
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
+    def on_stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=reload, name="igw-reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
     return stop

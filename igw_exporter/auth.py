@@ -103,14 +103,6 @@ class TokenProvider:
                 slot.token = None
                 slot.failure = None
 
-    def forget(self, keep: set[str]) -> None:
-        """Drop cached state of tenants no longer configured."""
-        with self._slots_lock:
-            for tenant_id in list(self._slots):
-                if tenant_id not in keep:
-                    del self._slots[tenant_id]
-                    self._caller.metrics.token_expiry.remove(tenant_id)
-
     def _issue(self, tenant: TenantSpec, deadline: float) -> Token:
         body = {
             "auth": {

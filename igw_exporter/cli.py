@@ -8,13 +8,15 @@ import platform
 import random
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
-from .app import Exporter, stop_on_signals
+from .app import Exporter, handle_signals
 from .config import ConfigError, PollSettings, Settings, TenantSpec, load_config
 from .log import LEVELS, Redactor, configure, get_logger
 from .secret import Secret
 from .server import ListenAddressError
+from .webconfig import WebConfig, load_web_config
 
 DEFAULT_LISTEN = ":9936"
 DEMO_POLL_INTERVAL = 10.0
@@ -32,6 +34,12 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
         dest="telemetry_path",
         default="/metrics",
         help="path of the metrics endpoint (default %(default)s)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="TLS and basic auth (Prometheus exporter-toolkit format)",
     )
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     parser.add_argument(
@@ -88,14 +96,18 @@ def daemon(argv: Sequence[str]) -> int:
         parser.error("--config.file is required (or run 'igw-exporter demo')")
     redactor = Redactor()
     configure(args.log_level, _log_format(args.log_format), redactor)
+    problems: list[str] = []
+    settings = web = None
     try:
         settings = load_config(args.config_file)
     except ConfigError as exc:
-        print(
-            f"igw-exporter: invalid configuration ({len(exc.problems)} problems):", file=sys.stderr
-        )
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        problems.extend(exc.problems)
+    try:
+        web = load_web_config(args.web_config_file) if args.web_config_file else None
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems or settings is None:
+        _print_problems(problems)
         return 1
     if args.config_check:
         regions = "from the catalog" if any(t.regions is None for t in settings.tenants) else ""
@@ -104,19 +116,27 @@ def daemon(argv: Sequence[str]) -> int:
             f"poll every {settings.poll.interval:g}s" + (f", regions {regions}" if regions else ""),
         )
         return 0
-    exporter = Exporter(settings, redactor)
+    exporter = Exporter(settings, redactor, Path(args.config_file))
     if args.once:
-        exporter.poller.run_cycle()
+        exporter.run_cycle()
         sys.stdout.buffer.write(exporter.exposition())
         sys.stdout.flush()
         return 0 if exporter.all_up() else 1
-    return _serve(exporter, args.listen, args.telemetry_path)
+    return _serve(exporter, args.listen, args.telemetry_path, web)
 
 
-def _serve(exporter: Exporter, listen: str, telemetry_path: str) -> int:
-    stop = stop_on_signals()
+def _print_problems(problems: Sequence[str]) -> None:
+    print(f"igw-exporter: invalid configuration ({len(problems)} problems):", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _serve(
+    exporter: Exporter, listen: str, telemetry_path: str, web: WebConfig | None = None
+) -> int:
+    stop = handle_signals(exporter.reload)
     try:
-        exporter.serve(listen, telemetry_path, stop)
+        exporter.serve(listen, telemetry_path, stop, web)
     except (OSError, ListenAddressError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         get_logger().error("listen_failed", listen_address=listen, error=reason)
@@ -169,6 +189,11 @@ def demo(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     redactor = Redactor()
     configure(args.log_level, _log_format(args.log_format), redactor)
+    try:
+        web = load_web_config(args.web_config_file) if args.web_config_file else None
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return 1
     rng = random.Random(args.seed)  # noqa: S311 - a demo, not cryptography
     simulator = Simulator()
     populate_demo_fleet(simulator, rng)
@@ -202,4 +227,4 @@ def demo(argv: Sequence[str]) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return _serve(exporter, args.listen, args.telemetry_path)
+    return _serve(exporter, args.listen, args.telemetry_path, web)

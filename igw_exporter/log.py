@@ -45,11 +45,19 @@ class Redactor:
         self, _logger: object, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in event.items():
-            if isinstance(value, str):
-                event[key] = self.scrub(value)
-            elif not isinstance(value, int | float | bool | type(None)):
-                event[key] = self.scrub(str(value))
+            event[key] = self._clean(value)
         return event
+
+    def _clean(self, value: object) -> object:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, int | float | bool | type(None)):
+            return value
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): self._clean(v) for k, v in value.items()}
+        return self.scrub(str(value))
 
 
 def _leading_keys(

@@ -91,6 +91,16 @@ class SelfMetrics:
             "Poll cycles not started because the previous one was still running.",
             registry=r,
         )
+        self.config_last_reload_successful = Gauge(
+            "igw_exporter_config_last_reload_successful",
+            "1 if the last configuration load (start or reload) succeeded.",
+            registry=r,
+        )
+        self.config_last_reload_success = Gauge(
+            "igw_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            registry=r,
+        )
         build = Gauge(
             "igw_exporter_build_info",
             "Version of igw-exporter and of Python it runs on (always 1).",

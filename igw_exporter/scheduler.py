@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
@@ -10,20 +11,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .log import get_logger
 from .metrics import SelfMetrics
-from .poller import Poller
 
 _JOB_ID = "poll"
 
 
 class PollScheduler:
-    """Runs ``Poller.run_cycle`` on a fixed interval in a background thread.
+    """Runs a poll cycle on a fixed interval in a background thread.
 
     A cycle still running when the next is due is not started twice: APScheduler's
     ``max_instances=1`` refuses the run, and we count and log the refusal.
     """
 
-    def __init__(self, poller: Poller, interval: float, metrics: SelfMetrics) -> None:
-        self._poller = poller
+    def __init__(self, cycle: Callable[[], object], interval: float, metrics: SelfMetrics) -> None:
+        self._cycle = cycle
         self._interval = interval
         self._metrics = metrics
         self._log = get_logger()
@@ -44,12 +44,18 @@ class PollScheduler:
         )
         self._scheduler.start()
 
+    def reschedule(self, interval: float) -> None:
+        """Poll now, then every ``interval`` (after a configuration reload)."""
+        self._interval = interval
+        self._scheduler.reschedule_job(_JOB_ID, trigger="interval", seconds=interval)
+        self._scheduler.modify_job(_JOB_ID, next_run_time=datetime.now(UTC))
+
     def stop(self) -> None:
         self._scheduler.shutdown(wait=False)
 
     def _run(self) -> None:
         try:
-            self._poller.run_cycle()
+            self._cycle()
         except Exception:
             # Never let the job die: the next interval tries again.
             self._log.exception("poll_failed")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import html
 import socket
+import ssl
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,9 +19,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from . import __version__
 from .exposition import CONTENT_TYPE, gzip_join
 from .store import Store
-
+from .webconfig import WebConfig
 
 _TEXT = "text/plain; charset=utf-8"
+_HANDSHAKE_TIMEOUT = 10.0
 
 
 class ListenAddressError(ValueError):
@@ -39,27 +42,51 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(self, address: tuple[str, int], app: App, web: WebConfig) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = app
+        self.web = web
         super().__init__(address, _Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs here, in the request's own thread, so that a slow
+        # or broken client cannot stall the accept loop.
+        if self.web.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(_HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.web.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
 
 
 class App:
     """What the handlers serve from."""
 
-    def __init__(self, store: Store, registry: CollectorRegistry, telemetry_path: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: CollectorRegistry,
+        telemetry_path: str,
+        reload: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
         self.store = store
         self.registry = registry
         self.telemetry_path = telemetry_path
+        self.reload = reload
 
 
 class HttpServer:
     """Binds at construction, so a taken port fails before anything else starts."""
 
-    def __init__(self, address: str, app: App) -> None:
-        self._server = _Server(parse_listen_address(address), app)
+    def __init__(self, address: str, app: App, web: WebConfig | None = None) -> None:
+        self._server = _Server(parse_listen_address(address), app, web or WebConfig())
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="igw-http", daemon=True
         )
@@ -79,17 +106,47 @@ class HttpServer:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle or trickling client does not hold a thread for ever
     server_version = f"igw-exporter/{__version__}"
 
     def log_message(self, format: str, *args: Any) -> None:
         # Access logs would drown the transition events; Prometheus records scrapes.
         pass
 
+    def _authorized(self) -> bool:
+        auth = self.server.web.auth
+        if auth is None or auth.check(self.headers.get("Authorization")):
+            return True
+        self._send(
+            401,
+            _TEXT,
+            (b"Unauthorized\n",),
+            self.command == "HEAD",
+            {"WWW-Authenticate": 'Basic realm="igw-exporter"'},
+        )
+        return False
+
     def do_HEAD(self) -> None:
-        self._dispatch(head=True)
+        if self._authorized():
+            self._dispatch(head=True)
 
     def do_GET(self) -> None:
-        self._dispatch(head=False)
+        if self._authorized():
+            self._dispatch(head=False)
+
+    def do_POST(self) -> None:
+        if not self._authorized():
+            return
+        app = self.server.app
+        if self.path.split("?", 1)[0] != "/-/reload" or app.reload is None:
+            self._send(404, _TEXT, (b"not found\n",), False)
+            return
+        problems = app.reload()
+        if problems:
+            text = "failed to reload config:\n" + "".join(f"  {p}\n" for p in problems)
+            self._send(500, _TEXT, (text.encode(),), False)
+        else:
+            self._send(200, _TEXT, (b"config reloaded\n",), False)
 
     def _dispatch(self, head: bool) -> None:
         app = self.server.app
