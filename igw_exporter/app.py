@@ -9,9 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-import requests
 from prometheus_client import generate_latest
-from requests.adapters import HTTPAdapter
 
 from .auth import TokenProvider
 from .client import NetworkClient
@@ -22,17 +20,8 @@ from .poller import Poller
 from .scheduler import PollScheduler
 from .server import App, HttpServer
 from .store import Store
-from .transport import Caller
+from .transport import Caller, new_session
 from .webconfig import WebConfig
-
-
-def new_session(pool_size: int) -> requests.Session:
-    session = requests.Session()
-    # Retries are ours (bounded by the poll deadline); urllib3's would not be.
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 class Exporter:
@@ -61,7 +50,7 @@ class Exporter:
         for tenant in settings.tenants:
             self._redactor.add(tenant.password)
         session = new_session(settings.poll.concurrency * 2)
-        caller = Caller(session, self.metrics, settings.poll.timeout)
+        caller = Caller(session, self.metrics, settings.poll.timeout, scrub=self._redactor.scrub)
         tokens = TokenProvider(
             settings.identity_url,
             caller,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import TenantSpec
 from .log import Redactor
@@ -28,6 +28,7 @@ class Token:
     value: Secret
     expires: float  # wall-clock Unix seconds, from the answer's ``expires``
     catalog: Mapping[str, str]  # lower-case region -> network API base URL
+    refresh_at: float = 0.0  # when to ask for the next one (see TokenProvider._issue)
 
 
 @dataclass(slots=True)
@@ -68,11 +69,11 @@ class TokenProvider:
             return self._slots.setdefault(tenant_id, _Slot(threading.Lock()))
 
     def get(self, tenant: TenantSpec, deadline: float) -> Token:
-        """A token valid for at least REFRESH_MARGIN more seconds, or AuthError."""
+        """A token not yet due for refresh, or AuthError."""
         slot = self._slot(tenant.id)
         with slot.lock:
             now = self._wall()
-            if slot.token is not None and slot.token.expires - now > REFRESH_MARGIN:
+            if slot.token is not None and now < slot.token.refresh_at:
                 return slot.token
             if slot.failure is not None and self._caller.clock() - slot.failed_at < (
                 self._failure_backoff
@@ -129,7 +130,11 @@ class TokenProvider:
             raise
         token = parse_token(response.body)
         self._redactor.add(token.value)
-        return token
+        # REFRESH_MARGIN before expiry, or a quarter of the lifetime for short-lived
+        # tokens: a token living under the margin must not be re-issued per call.
+        now = self._wall()
+        margin = min(REFRESH_MARGIN, max(0.0, token.expires - now) / 4)
+        return replace(token, refresh_at=token.expires - margin)
 
 
 def _as_auth_error(exc: ApiError) -> AuthError:

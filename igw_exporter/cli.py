@@ -126,7 +126,8 @@ def daemon(argv: Sequence[str]) -> int:
 
 
 def _print_problems(problems: Sequence[str]) -> None:
-    print(f"igw-exporter: invalid configuration ({len(problems)} problems):", file=sys.stderr)
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    print(f"igw-exporter: invalid configuration ({count}):", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
 

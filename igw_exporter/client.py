@@ -77,10 +77,14 @@ class NetworkClient:
             href = next_link(response.body)
             if href is None:
                 return _merge(gateways)
-            url = urljoin(url, href)
+            try:
+                url = urljoin(url, href)
+                other_host = urlsplit(url)[:2] != urlsplit(base)[:2]
+            except ValueError:
+                raise ApiError("invalid pagination link", "invalid_response") from None
             if url in seen:
                 raise ApiError("pagination loops back to a page already read", "invalid_response")
-            if urlsplit(url)[:2] != urlsplit(base)[:2]:
+            if other_host:
                 # The token goes with every request: never to another host.
                 raise ApiError("pagination link points to another host", "invalid_response")
         raise ApiError(f"more than {MAX_PAGES} pages of gateways", "invalid_response")

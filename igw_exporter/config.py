@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -18,7 +19,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from .secret import Secret
@@ -69,7 +69,12 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 def _http_url(value: str) -> str:
     value = value.strip()
-    if not re.match(r"^https?://[^/\s]+", value):
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"{value!r} is not an http(s) URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value):
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value.rstrip("/")
 
@@ -112,12 +117,6 @@ class _Credentials(_Strict):
             raise ValueError(f"{value!r} is not an environment variable name")
         return value
 
-    @model_validator(mode="after")
-    def _one_password_source(self) -> _Credentials:
-        if self.password_file is not None and self.password_env is not None:
-            raise ValueError("set only one of password_file / password_env")
-        return self
-
 
 class _Identity(_Credentials):
     url: str = DEFAULT_IDENTITY_URL
@@ -157,15 +156,22 @@ class _Poll(_Strict):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: float) -> float:
-        if value < 1.0:
-            raise ValueError("must be at least 1s")
+        if not 1.0 <= value <= 86400.0:
+            raise ValueError("must be between 1s and 24h")
         return value
 
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be greater than 0")
+        if not 0 < value <= 600.0:
+            raise ValueError("must be greater than 0 and at most 10m")
+        return value
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale_after(cls, value: float) -> float:
+        if value > 30 * 86400.0:
+            raise ValueError("must be at most 30 days")
         return value
 
 
@@ -230,7 +236,9 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise ConfigError([f"{source}: cannot read: not UTF-8 text"]) from None
+    except OSError as exc:
         raise ConfigError([f"{source}: cannot read: {_os_reason(exc)}"]) from None
     return parse_config(text, source, os.environ if environ is None else environ)
 
@@ -243,75 +251,45 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Settings
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping"])
+    problems = _duplicate_keys(source, node)
+    raw: _Config | None = None
     try:
         raw = _Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(source, node, err) for err in exc.errors()]) from None
-    problems: list[str] = []
-    settings = _resolve(raw, source, node, environ, problems)
-    if problems:
-        raise ConfigError(problems)
-    return settings
+        problems.extend(_describe(source, node, err) for err in exc.errors())
+    except RecursionError:
+        problems.append(f"{source}: nested too deeply")
+    # The cross-field checks read the raw data, so that they are reported together
+    # with the per-field problems instead of only after those are fixed.
+    passwords = _Passwords(environ)
+    problems.extend(_cross_checks(data, source, node, passwords))
+    if problems or raw is None:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    return _settings(raw, passwords)
 
 
-def _resolve(
-    raw: _Config,
-    source: str,
-    node: yaml.Node | None,
-    environ: Mapping[str, str],
-    problems: list[str],
-) -> Settings:
-    """Cross-field checks and secret loading, which pydantic's per-field pass cannot do."""
-
-    def problem(loc: tuple[str | int, ...], message: str) -> None:
-        problems.append(f"{_where(source, node, loc)}: {_dotted(loc)}: {message}")
-
-    tenants: list[TenantSpec] = []
-    seen: set[str] = set()
-    passwords: dict[tuple[str, ...], Secret] = {}
-    for index, tenant in enumerate(raw.tenants):
-        loc: tuple[str | int, ...] = ("tenants", index)
-        if tenant.id in seen:
-            problem((*loc, "id"), f"tenant {tenant.id!r} is listed twice")
-        seen.add(tenant.id)
-        if raw.regions is not None and tenant.regions is not None:
-            for region in tenant.regions:
-                if region not in raw.regions:
-                    problem(
-                        (*loc, "regions"),
-                        f"region {region!r} is not in the global regions list",
-                    )
-        username = tenant.username or raw.identity.username
-        if username is None:
-            problem(loc, "no username: set identity.username or this tenant's username")
-        own_source = tenant.password_file is not None or tenant.password_env is not None
-        creds, creds_loc = (tenant, loc) if own_source else (raw.identity, ("identity",))
-        if creds.password_file is None and creds.password_env is None:
-            problem(creds_loc, "set one of password_file / password_env")
-            continue
-        cache_key = (str(creds.password_file), str(creds.password_env))
-        if cache_key not in passwords:
-            password = _read_password(creds, creds_loc, environ, problem)
-            if password is None:
-                continue
-            passwords[cache_key] = password
-        if username is not None:
-            regions = tenant.regions if tenant.regions is not None else raw.regions
-            tenants.append(
-                TenantSpec(
-                    id=tenant.id,
-                    name=tenant.name,
-                    regions=None if regions is None else tuple(regions),
-                    username=username,
-                    password=passwords[cache_key],
-                )
+def _settings(raw: _Config, passwords: _Passwords) -> Settings:
+    tenants = []
+    for tenant in raw.tenants:
+        creds = tenant if _has_password_source(tenant) else raw.identity
+        regions = tenant.regions if tenant.regions is not None else raw.regions
+        tenants.append(
+            TenantSpec(
+                id=tenant.id,
+                name=tenant.name,
+                regions=None if regions is None else tuple(regions),
+                username=str(tenant.username or raw.identity.username),
+                password=passwords.value(creds.password_file, creds.password_env),
             )
+        )
     return Settings(
         identity_url=raw.identity.url,
         tenants=tuple(tenants),
@@ -325,32 +303,126 @@ def _resolve(
     )
 
 
-def _read_password(
-    creds: _Credentials,
-    loc: tuple[str | int, ...],
-    environ: Mapping[str, str],
-    problem: Any,
-) -> Secret | None:
-    if creds.password_file is not None:
-        try:
-            value = creds.password_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problem(
-                (*loc, "password_file"), f"cannot read {creds.password_file}: {_os_reason(exc)}"
-            )
-            return None
-        # Files written by editors and `echo` end with a newline that is not part of it.
-        value = value.rstrip("\r\n")
-        if not value:
-            problem((*loc, "password_file"), f"{creds.password_file} is empty")
-            return None
+def _has_password_source(creds: _Credentials | Mapping[str, Any]) -> bool:
+    if isinstance(creds, Mapping):
+        return creds.get("password_file") is not None or creds.get("password_env") is not None
+    return creds.password_file is not None or creds.password_env is not None
+
+
+class _Passwords:
+    """Reads each password source once; remembers values and failures."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._read: dict[tuple[str, str], Secret | str] = {}
+
+    def read(self, file: object, env: object) -> str:
+        """ "" if the source gives a usable password, else why not."""
+        key = (str(file or ""), str(env or ""))
+        if key not in self._read:
+            self._read[key] = self._load(*key)
+        found = self._read[key]
+        return "" if isinstance(found, Secret) else found
+
+    def value(self, file: object, env: object) -> Secret:
+        found = self._read[(str(file or ""), str(env or ""))]
+        assert isinstance(found, Secret)
+        return found
+
+    def _load(self, file: str, env: str) -> Secret | str:
+        if file:
+            try:
+                value = Path(file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                return f"cannot read {file}: {_os_reason(exc)}"
+            # Files written by editors and `echo` end with a newline that is not part of it.
+            value = value.rstrip("\r\n")
+            if not value.strip():
+                return f"{file} is empty"
+            return Secret(value)
+        value = self._environ.get(env, "")
+        if not value.strip():
+            return f"environment variable {env} is not set or empty"
         return Secret(value)
-    name = creds.password_env or ""
-    value = environ.get(name, "")
-    if not value:
-        problem((*loc, "password_env"), f"environment variable {name} is not set or empty")
-        return None
-    return Secret(value)
+
+
+def _cross_checks(
+    data: Mapping[str, Any], source: str, node: yaml.Node | None, passwords: _Passwords
+) -> list[str]:
+    """Checks across fields, and reading the passwords, on the raw (unvalidated) data."""
+    problems: list[str] = []
+
+    def problem(loc: tuple[str | int, ...], message: str) -> None:
+        problems.append(f"{_where(source, node, loc)}: {_dotted(loc)}: {message}")
+
+    raw_identity, raw_tenants = data.get("identity"), data.get("tenants")
+    identity: dict[str, Any] = raw_identity if isinstance(raw_identity, dict) else {}
+    tenants: list[Any] = raw_tenants if isinstance(raw_tenants, list) else []
+    regions = data.get("regions")
+    global_regions = (
+        {r.strip().lower() for r in regions if isinstance(r, str)}
+        if isinstance(regions, list)
+        else None
+    )
+    for where, creds in [(("identity",), identity)] + [
+        (("tenants", i), t) for i, t in enumerate(tenants) if isinstance(t, dict)
+    ]:
+        if creds.get("password_file") is not None and creds.get("password_env") is not None:
+            problem(where, "set only one of password_file / password_env")
+    seen: set[str] = set()
+    for index, tenant in enumerate(tenants):
+        if not isinstance(tenant, dict):
+            continue
+        loc: tuple[str | int, ...] = ("tenants", index)
+        tenant_id = tenant.get("id")
+        if isinstance(tenant_id, str):
+            if tenant_id in seen:
+                problem((*loc, "id"), f"tenant {tenant_id!r} is listed twice")
+            seen.add(tenant_id)
+        own_regions = tenant.get("regions")
+        if global_regions is not None and isinstance(own_regions, list):
+            for region in own_regions:
+                if isinstance(region, str) and region.strip().lower() not in global_regions:
+                    problem(
+                        (*loc, "regions"), f"region {region!r} is not in the global regions list"
+                    )
+        if tenant.get("username") is None and identity.get("username") is None:
+            problem(loc, "no username: set identity.username or this tenant's username")
+        own = _has_password_source(tenant)
+        creds, creds_loc = (tenant, loc) if own else (identity, ("identity",))
+        if not _has_password_source(creds):
+            problem(creds_loc, "set one of password_file / password_env")
+            continue
+        file, env = creds.get("password_file"), creds.get("password_env")
+        if file is not None and env is not None:
+            continue  # reported above
+        if not isinstance(file, str | None) or not isinstance(env, str | None):
+            continue  # a type error, reported by the per-field pass
+        reason = passwords.read(file, env)
+        if reason:
+            problem((*creds_loc, "password_file" if file else "password_env"), reason)
+    return problems
+
+
+def _duplicate_keys(source: str, node: yaml.Node | None) -> list[str]:
+    """YAML lets a later key silently replace an earlier one; in a config that hides
+    mistakes, so it is an error."""
+    problems: list[tuple[int, int, str]] = []
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        mark = key.start_mark
+                        problems.append((mark.line + 1, mark.column + 1, key.value))
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return [f"{source}:{line}:{col}: {key}: duplicate key" for line, col, key in sorted(problems)]
 
 
 def _os_reason(exc: BaseException) -> str:

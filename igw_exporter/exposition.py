@@ -120,7 +120,8 @@ def render(snapshot: Snapshot) -> bytes:
         out.append(f"{m.IGW_STATE_SINCE}{{{lbl}}} {_number(round(o.state_since, 3))}\n")
 
     _render_targets(out, targets)
-    return "".join(out).encode("utf-8")
+    # "replace": models already cleaned the values; this is the second wall.
+    return "".join(out).encode("utf-8", "replace")
 
 
 def _render_targets(out: list[str], targets: list[TargetStatus]) -> None:

@@ -161,7 +161,17 @@ def _text(raw: object) -> str:
         value = repr(raw)
     else:
         raise ParseError(f"expected a string, got {type(raw).__name__}")
-    return value[:MAX_FIELD_LENGTH]
+    return _valid_utf8(value[:MAX_FIELD_LENGTH])
+
+
+def _valid_utf8(value: str) -> str:
+    """JSON may carry lone surrogates (``"\\udc80"``), which cannot be encoded as
+    UTF-8: one such name must not make the whole exposition unwritable."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def parse_gateway(item: object) -> Gateway:
@@ -173,7 +183,7 @@ def parse_gateway(item: object) -> Gateway:
         raise ParseError("item has no id")
     try:
         return Gateway(
-            id=gateway_id.strip()[:MAX_FIELD_LENGTH],
+            id=_valid_utf8(gateway_id.strip()[:MAX_FIELD_LENGTH]),
             name=_text(item.get("name")),
             tenant_id=_text(item.get("tenant_id")),
             external_network_id=_text(item.get("external_network_id")),

@@ -84,40 +84,57 @@ class Poller:
 
     # -- targets ---------------------------------------------------------------------
 
-    def _targets(self, previous: Snapshot) -> list[tuple[TenantSpec, str | None, str]]:
-        """(tenant, region or None on failure, error) for every target of this cycle."""
-        deadline = self._mono() + self.deadline_seconds
+    def _targets(self, previous: Snapshot) -> list[tuple[TenantSpec, str, str]]:
+        """(tenant, region, error) for every target of this cycle; error "" to poll it."""
         futures = {
-            t.id: self._pool.submit(self._client.regions, t, deadline) for t in self._tenants
+            t.id: self._pool.submit(self._regions, t) for t in self._tenants if t.regions is None
         }
-        wait(futures.values(), timeout=self.deadline_seconds + 5)
-        targets: list[tuple[TenantSpec, str | None, str]] = []
+        wait(futures.values(), timeout=self._bound(len(futures)))
+        targets: list[tuple[TenantSpec, str, str]] = []
         for tenant in self._tenants:
-            try:
-                regions = futures[tenant.id].result(timeout=0)
-            except ApiError as exc:
-                known = [k.region for k in previous.targets if k.tenant_id == tenant.id]
-                for region in known or [UNKNOWN_REGION]:
-                    targets.append((tenant, region, exc.reason))
+            if tenant.regions is not None:
+                targets.extend((tenant, region, "") for region in tenant.regions)
                 continue
-            except Exception as exc:
-                targets.append((tenant, UNKNOWN_REGION, _unexpected(exc)))
-                continue
-            targets.extend((tenant, region, "") for region in regions)
+            future = futures[tenant.id]
+            if future.done():
+                regions, error = future.result()
+            else:
+                future.cancel()
+                regions, error = (), "service catalog not read within the poll deadline"
+            if error:
+                # Keep reporting the regions known so far, so that their gateways go
+                # stale (not vanish) and their targets show as down.
+                known = sorted(k.region for k in previous.targets if k.tenant_id == tenant.id)
+                targets.extend((tenant, region, error) for region in known or [UNKNOWN_REGION])
+            else:
+                targets.extend((tenant, region, "") for region in regions)
         return targets
 
-    def _poll_targets(self, targets: list[tuple[TenantSpec, str | None, str]]) -> list[_Outcome]:
-        deadline = self._mono() + self.deadline_seconds
+    def _regions(self, tenant: TenantSpec) -> tuple[tuple[str, ...], str]:
+        try:
+            deadline = self._mono() + self.deadline_seconds
+            return self._client.regions(tenant, deadline), ""
+        except ApiError as exc:
+            return (), exc.reason
+        except Exception as exc:  # a bug must not stop the other tenants
+            return (), _unexpected(exc)
+
+    def _bound(self, jobs: int) -> float:
+        """How long ``jobs`` deadline-bounded jobs can take on the pool, plus a margin
+        that only matters if a bug defeats the deadlines."""
+        rounds = -(-jobs // self._poll.concurrency)
+        return rounds * self.deadline_seconds + 5
+
+    def _poll_targets(self, targets: list[tuple[TenantSpec, str, str]]) -> list[_Outcome]:
         pending: dict[TargetKey, tuple[TenantSpec, Future[_Outcome]]] = {}
         outcomes: list[_Outcome] = []
         for tenant, region, error in targets:
-            key = TargetKey(region or UNKNOWN_REGION, tenant.id)
+            key = TargetKey(region, tenant.id)
             if error:
                 outcomes.append(_Outcome(key, tenant, None, error, 0.0))
             else:
-                pending[key] = (tenant, self._pool.submit(self._poll_one, key, tenant, deadline))
-        # The transport honours the deadline; the margin only guards against a bug.
-        wait([f for _, f in pending.values()], timeout=self.deadline_seconds + 5)
+                pending[key] = (tenant, self._pool.submit(self._poll_one, key, tenant))
+        wait([f for _, f in pending.values()], timeout=self._bound(len(pending)))
         for key, (tenant, future) in pending.items():
             if future.done():
                 outcomes.append(future.result())
@@ -126,14 +143,17 @@ class Poller:
                 outcomes.append(_Outcome(key, tenant, None, "poll deadline exceeded", 0.0))
         return outcomes
 
-    def _poll_one(self, key: TargetKey, tenant: TenantSpec, deadline: float) -> _Outcome:
+    def _poll_one(self, key: TargetKey, tenant: TenantSpec) -> _Outcome:
+        # The deadline starts when the target's turn comes, not when it was queued:
+        # with more targets than ``concurrency``, waiting is not the target's fault.
         start = self._mono()
+        deadline = start + self.deadline_seconds
         try:
             result = self._client.list_gateways(tenant, key.region, deadline)
             return _Outcome(key, tenant, result, "", self._mono() - start)
         except ApiError as exc:
             return _Outcome(key, tenant, None, exc.reason, self._mono() - start)
-        except Exception as exc:
+        except Exception as exc:  # one target's bug fails that target only
             return _Outcome(key, tenant, None, _unexpected(exc), self._mono() - start)
 
     # -- snapshot and transitions -----------------------------------------------------

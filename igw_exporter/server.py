@@ -6,6 +6,7 @@ A request only reads what the poller published; it never calls NHN Cloud.
 from __future__ import annotations
 
 import html
+import re
 import socket
 import ssl
 import threading
@@ -32,7 +33,7 @@ class ListenAddressError(ValueError):
 def parse_listen_address(address: str) -> tuple[str, int]:
     """``:9936``, ``0.0.0.0:9936``, ``localhost:9936`` or ``[::]:9936``."""
     host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port_text) or int(port_text) > 65535:
         raise ListenAddressError(f"invalid listen address {address!r}: want host:port, like :9936")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -6,15 +6,22 @@ and to show on the landing page (no URLs with secrets, no tokens, no stack trace
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import BaseHTTPResponse
 
 from .metrics import SelfMetrics
 
@@ -27,6 +34,95 @@ _CHUNK = 64 * 1024
 _EXCERPT = 120
 _BACKOFF = (0.5, 1.0, 2.0, 4.0)
 USER_AGENT = "igw-exporter"
+
+
+class _Watchdog:
+    """Shuts down the sockets of one API call when its deadline passes.
+
+    Socket timeouts bound each read, not the call: a server that sends its headers or
+    body one byte at a time would hold a poll for ever. Shutting the socket down
+    from a timer thread makes the blocked read return at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+    def __enter__(self) -> _Watchdog:
+        _local.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+        _local.watchdog = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_local = threading.local()
+
+
+def _watch(conn: HTTPConnection) -> None:
+    dog: _Watchdog | None = getattr(_local, "watchdog", None)
+    if dog is not None and conn.sock is not None:
+        dog.watch(conn.sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
+        _watch(self)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
+        _watch(self)
+        return super().getresponse()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def new_session(pool_size: int) -> requests.Session:
+    """A session whose calls can be cut off at their deadline (see _Watchdog)."""
+    session = requests.Session()
+    # Retries are ours (bounded by the poll deadline); urllib3's would not be.
+    adapter = _DeadlineAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class ApiError(Exception):
@@ -57,6 +153,8 @@ class Caller:
     timeout: float
     clock: Clock = time.monotonic
     sleep: Sleep = time.sleep
+    # Removes known secrets from reasons built from an answer (a server may echo them).
+    scrub: Callable[[str], str] = str
 
 
 def call(
@@ -108,38 +206,17 @@ def _attempt(
         raise ApiError("deadline exceeded", "timeout")
     per_call = min(caller.timeout, remaining)
     code = "connection_error"
+    watchdog = _Watchdog(remaining)
     try:
-        try:
-            response = caller.session.request(
-                method,
-                url,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
-                json=json_body,
-                timeout=(min(per_call, 10.0), per_call),
-                stream=True,
-                allow_redirects=False,
-            )
-        except requests.exceptions.Timeout:
-            code = "timeout"
-            raise ApiError(f"timeout after {per_call:.3g}s", code) from None
-        except requests.exceptions.RequestException as exc:
-            raise ApiError(_connection_reason(exc), code) from None
-        with response:
-            code = str(response.status_code)
-            raw = _read_body(response, deadline, caller.clock)
-            if response.status_code >= 400:
-                raise ApiError(
-                    _status_reason(response.status_code, raw),
-                    code,
-                    response.status_code,
-                    _retry_after(response.headers.get("Retry-After")),
-                )
-            body = _parse_json(raw, response.headers.get("Content-Type", ""))
-            return Response(response.status_code, body)
+        with watchdog:
+            response = _exchange(caller, method, url, deadline, per_call, headers, json_body)
+        code = str(response.status)
+        return response
     except ApiError as exc:
-        if exc.code in {"timeout", "connection_error", "invalid_response"}:
-            code = exc.code
-        raise
+        if watchdog.fired and exc.code in {"timeout", "connection_error"}:
+            exc = ApiError("deadline exceeded", "timeout")
+        code = exc.code if exc.status is None else str(exc.status)
+        raise exc from None
     finally:
         caller.metrics.api_requests.labels(region, operation, code).inc()
         caller.metrics.api_request_duration.labels(region, operation).observe(
@@ -147,14 +224,51 @@ def _attempt(
         )
 
 
+def _exchange(
+    caller: Caller,
+    method: str,
+    url: str,
+    deadline: float,
+    per_call: float,
+    headers: Mapping[str, str] | None,
+    json_body: object,
+) -> Response:
+    try:
+        response = caller.session.request(
+            method,
+            url,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            json=json_body,
+            timeout=(min(per_call, 10.0), per_call),
+            stream=True,
+            allow_redirects=False,
+        )
+    except requests.exceptions.Timeout:
+        raise ApiError(f"timeout after {per_call:.3g}s", "timeout") from None
+    except requests.exceptions.RequestException as exc:
+        raise ApiError(_connection_reason(exc), "connection_error") from None
+    with response:
+        raw = _read_body(response, deadline, caller.clock)
+        if response.status_code >= 400:
+            raise ApiError(
+                caller.scrub(_status_reason(response.status_code, raw)),
+                str(response.status_code),
+                response.status_code,
+                _retry_after(response.headers.get("Retry-After")),
+            )
+        try:
+            body = _parse_json(raw, response.headers.get("Content-Type", ""))
+        except ApiError as exc:
+            raise ApiError(caller.scrub(exc.reason), exc.code) from None
+        return Response(response.status_code, body)
+
+
 def _read_body(response: requests.Response, deadline: float, clock: Clock) -> bytes:
     """Read the whole body, but never past the deadline.
 
-    A per-read timeout alone does not bound a body that drips one byte at a time, so
-    the socket timeout is lowered to what is left of the deadline before every read.
+    The watchdog bounds the reads; the check between chunks ends a fast, endless body.
     """
     raw = response.raw
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -162,8 +276,6 @@ def _read_body(response: requests.Response, deadline: float, clock: Clock) -> by
             left = deadline - clock()
             if left <= 0:
                 raise ApiError("deadline exceeded while reading the answer", "timeout")
-            if sock is not None:
-                sock.settimeout(left)
             chunk = raw.read1(_CHUNK) if hasattr(raw, "read1") else raw.read(_CHUNK)
             if not chunk:
                 break
@@ -227,8 +339,11 @@ def _status_reason(status: int, raw: bytes) -> str:
 def _excerpt(raw: bytes) -> str:
     text = raw.decode("utf-8", errors="replace")
     text = " ".join(text.split())
-    # Drop markup so a proxy's HTML error page reads as its title.
-    if "<" in text:
+    # A proxy's HTML error page reads best as its title, without the repeated status.
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = re.sub(r"^\d{3}\s+", "", " ".join(title.group(1).split()))
+    elif "<" in text:
         text = " ".join(re.sub(r"<[^>]*>", " ", text).split())
     return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
 

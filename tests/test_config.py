@@ -79,10 +79,12 @@ poll:
         "c.yml:4:3: identity.pasword_file: unknown key",
         "c.yml:5:10: regions: 'KR 2' is not a region name like 'kr1'",
         "c.yml:7:5: tenants[0].id: Field required",
-        "c.yml:9:13: poll.interval: must be at least 1s",
+        "c.yml:9:13: poll.interval: must be between 1s and 24h",
         "c.yml:10:12: poll.timeout: invalid duration 'fast': use a number of seconds "
         "or like '90s', '5m'",
         "c.yml:11:16: poll.concurrency: Input should be greater than or equal to 1",
+        # Cross-field problems come with the others, not only after they are fixed.
+        "c.yml:2:3: identity: set one of password_file / password_env",
     )
     assert "hunter2" not in str(caught.value)
 
@@ -148,3 +150,58 @@ def test_durations(raw: object, seconds: float) -> None:
 def test_bad_durations(raw: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(raw)
+
+
+def test_schema_and_cross_field_problems_are_listed_together(tmp_path: Path) -> None:
+    text = f"""identity:
+  username: u
+  password_file: {tmp_path}/absent
+  bogus: 1
+regions: [kr1]
+tenants:
+  - id: {TENANT}
+    regions: [jp1]
+  - id: {TENANT}
+    password_file: /x
+    password_env: Y
+poll:
+  interval: 99999999999999999999d
+  interval: 5s
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yml", {})
+    assert caught.value.problems == (
+        "c.yml:14:3: interval: duplicate key",
+        "c.yml:4:3: identity.bogus: unknown key",
+        "c.yml:9:5: tenants[1]: set only one of password_file / password_env",
+        "c.yml:8:14: tenants[0].regions: region 'jp1' is not in the global regions list",
+        f"c.yml:3:18: identity.password_file: cannot read {tmp_path}/absent: "
+        "No such file or directory",
+        "c.yml:9:9: tenants[1].id: tenant '130f20670ac34949b64b10ad8a5989c8' is listed twice",
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [("http://exa mple.com/v2.0", False), ("http://host:port/x", False), ("https://h:5000", True)],
+)
+def test_identity_url_is_checked_whole(url: str, ok: bool) -> None:
+    text = (
+        f"identity: {{url: '{url}', username: u, password_env: P}}\ntenants: [{{id: {TENANT}}}]\n"
+    )
+    if ok:
+        assert parse_config(text, "c.yml", {"P": "pw"}).identity_url == url
+    else:
+        with pytest.raises(ConfigError, match="is not an http"):
+            parse_config(text, "c.yml", {"P": "pw"})
+
+
+def test_whitespace_only_password_is_rejected() -> None:
+    text = f"identity: {{username: u, password_env: P}}\ntenants: [{{id: {TENANT}}}]\n"
+    with pytest.raises(ConfigError, match="environment variable P is not set or empty"):
+        parse_config(text, "c.yml", {"P": "   "})
+
+
+def test_deeply_nested_yaml_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_config("[" * 100_000, "c.yml", {})

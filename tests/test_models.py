@@ -136,3 +136,13 @@ def test_next_link() -> None:
     assert next_link({"internetgateways_links": [{"rel": "next", "href": "http://x/y"}]}) == (
         "http://x/y"
     )
+
+
+def test_lone_surrogates_are_replaced_not_fatal() -> None:
+    import json
+
+    item = json.loads('{"id": "a\\udc80", "name": "bad \\udc80 name", "state": "av\\ud800"}')
+    gateway = parse_gateway(item)
+    for text in (gateway.id, gateway.name, gateway.state):
+        text.encode("utf-8")  # would raise on a lone surrogate
+    assert gateway.name == "bad ? name"

@@ -38,8 +38,9 @@ def test_config_check_lists_every_mistake_and_exits_1(tmp_path: Path) -> None:
         "password_file or password_env",
         f"{config}:5:9: tenants[0].id: 'not a tenant' is not a tenant (project) id",
         f"{config}:6:5: tenants[1].id: Field required",
-        f"{config}:8:13: poll.interval: must be at least 1s",
+        f"{config}:8:13: poll.interval: must be between 1s and 24h",
         f"{config}:9:3: poll.colour: unknown key",
+        f"{config}:2:3: identity: set one of password_file / password_env",
     ]
     assert "inline-secret-value" not in result.stdout + result.stderr
 

@@ -156,3 +156,23 @@ def test_no_secret_ever_leaves_the_process(sim: Simulator, tmp_path: Path) -> No
     for output in outputs:
         for secret in secrets:
             assert secret.encode() not in output
+
+
+def test_a_secret_echoed_by_the_api_is_not_shown(sim: Simulator, tmp_path: Path) -> None:
+    password = TENANTS["production"][2]
+    sim.add_fault(
+        Fault(
+            service="identity",
+            tenant_id=PROD,
+            status=400,
+            body=json.dumps({"error": {"message": f"password '{password}' too weak"}}),
+            content_type="application/json",
+        )
+    )
+    with running_exporter(write_config(tmp_path / "c.yml", sim, regions=["kr1"])) as exporter:
+        page = exporter.get("/").text
+        metrics = exporter.raw_metrics()
+        log = exporter.log_text()
+    assert "too weak" in page and "&lt;redacted&gt;" in page
+    for output in (page, metrics.decode(), log):
+        assert password not in output
