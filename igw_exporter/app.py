@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import generate_latest
 
@@ -115,10 +114,10 @@ class Exporter:
         self,
         listen_address: str,
         telemetry_path: str,
-        stop: threading.Event,
+        wait: Callable[[], None],
         web: WebConfig | None = None,
     ) -> None:
-        """Serve and poll until ``stop`` is set. Binding errors raise before polling starts."""
+        """Serve and poll until ``wait`` returns. Binding errors raise before polling starts."""
         log = get_logger()
         app = App(self.store, self.metrics.registry, telemetry_path, reload=self.reload)
         server = HttpServer(listen_address, app, web)
@@ -134,25 +133,28 @@ class Exporter:
             tenants=len(self.settings.tenants),
             poll_interval_seconds=self.settings.poll.interval,
         )
-        stop.wait()
+        wait()
         log.info("exporter_stopping")
         self._scheduler.stop()
         self._poller.close()
         server.stop()
 
 
-def handle_signals(reload: Callable[[], object]) -> threading.Event:
-    """An event set by SIGTERM or SIGINT; SIGHUP runs ``reload`` in a thread (a
-    signal handler must return at once)."""
-    stop = threading.Event()
+_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
-    def on_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
 
-    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+def block_signals() -> None:
+    """Block SIGTERM, SIGINT and SIGHUP here and in every thread started afterwards.
+
+    ``wait_for_stop`` then takes them synchronously. A Python signal handler instead
+    runs at any point of the main thread, even inside ``Event.wait`` holding the
+    event's own lock, where setting the event deadlocks: stops right after start
+    were sometimes lost that way.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+
+
+def wait_for_stop(reload: Callable[[], object]) -> None:
+    """Return on SIGTERM or SIGINT; on SIGHUP, reload in a thread and go on waiting."""
+    while signal.sigwait(_SIGNALS) == signal.SIGHUP:
         threading.Thread(target=reload, name="igw-reload", daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, on_hup)
-    return stop

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .app import Exporter, handle_signals
+from .app import Exporter, block_signals, wait_for_stop
 from .config import ConfigError, PollSettings, Settings, TenantSpec, load_config
 from .log import LEVELS, Redactor, configure, get_logger
 from .secret import Secret
@@ -75,6 +75,13 @@ def _daemon_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if not args.telemetry_path.startswith("/"):
+        parser.error("--web.telemetry-path must start with /")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "demo":
@@ -88,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def daemon(argv: Sequence[str]) -> int:
     parser = _daemon_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if args.version:
         print(f"igw-exporter {__version__} (python {platform.python_version()})")
         return 0
@@ -112,7 +119,7 @@ def daemon(argv: Sequence[str]) -> int:
     if args.config_check:
         regions = "from the catalog" if any(t.regions is None for t in settings.tenants) else ""
         print(
-            f"{args.config_file}: OK: {len(settings.tenants)} tenants, "
+            f"{args.config_file}: OK: {_plural(len(settings.tenants), 'tenant')}, "
             f"poll every {settings.poll.interval:g}s" + (f", regions {regions}" if regions else ""),
         )
         return 0
@@ -126,18 +133,22 @@ def daemon(argv: Sequence[str]) -> int:
 
 
 def _print_problems(problems: Sequence[str]) -> None:
-    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    count = _plural(len(problems), "problem")
     print(f"igw-exporter: invalid configuration ({count}):", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _serve(
     exporter: Exporter, listen: str, telemetry_path: str, web: WebConfig | None = None
 ) -> int:
-    stop = handle_signals(exporter.reload)
+    block_signals()
     try:
-        exporter.serve(listen, telemetry_path, stop, web)
+        exporter.serve(listen, telemetry_path, lambda: wait_for_stop(exporter.reload), web)
     except (OSError, ListenAddressError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         get_logger().error("listen_failed", listen_address=listen, error=reason)
@@ -187,7 +198,7 @@ def demo(argv: Sequence[str]) -> int:
         default=5.0,
         help="seconds between simulated gateway changes (default %(default)s)",
     )
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     redactor = Redactor()
     configure(args.log_level, _log_format(args.log_format), redactor)
     try:
@@ -198,6 +209,7 @@ def demo(argv: Sequence[str]) -> int:
     rng = random.Random(args.seed)  # noqa: S311 - a demo, not cryptography
     simulator = Simulator()
     populate_demo_fleet(simulator, rng)
+    block_signals()  # before any thread starts: threads inherit the mask
     simulator.start()
     driver = FleetDriver(simulator, rng, period=args.change_period)
     driver.start()

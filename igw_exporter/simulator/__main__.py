@@ -22,7 +22,7 @@ from igw_exporter.simulator.fleet import (
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m igw_exporter.simulator",
+        prog="igw-exporter simulator",
         description="Simulated NHN Cloud identity + Internet Gateway API (demo/test use only).",
     )
     parser.add_argument("--listen-host", default="127.0.0.1")

@@ -339,3 +339,22 @@ def test_listen_port_in_use_fails_at_once(sim: Simulator, tmp_path: Path) -> Non
         assert "cannot listen on 127.0.0.1:" in exporter.log_text()
         assert "Address already in use" in exporter.log_text()
         assert sim.request_count("kr1") == 0
+
+
+def test_a_stop_right_after_start_is_never_lost(sim: Simulator, tmp_path: Path) -> None:
+    # Regression: a Python signal handler setting an Event could deadlock when the
+    # signal landed while the main thread was inside Event.wait (seen 6/100 runs).
+    config = write_config(tmp_path / "c.yml", sim, interval=30)
+    for attempt in range(12):
+        port = free_port()
+        exporter = Exporter(
+            ["--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}"],
+            tmp_path / f"run{attempt}.log",
+            port,
+        )
+        try:
+            wait_for(lambda e=exporter: "exporter_started" in e.log_text(), interval=0.002)
+            sig = signal.SIGTERM if attempt % 2 else signal.SIGINT
+            assert exporter.stop(sig, timeout=5) == 0
+        finally:
+            exporter.kill()
