@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .auth import Token, TokenProvider
 from .config import TenantSpec
-from .models import GatewayList, ParseError, next_link, parse_gateway_list
+from .models import GatewayList, ParseError, gateway_items, next_link, parse_items
 from .transport import ApiError, Caller, call
 
 LIST_PATH = "/v2.0/internetgateways"
@@ -57,7 +57,9 @@ class NetworkClient:
     def _list(self, base: str, token: Token, region: str, deadline: float) -> GatewayList:
         url = base + LIST_PATH
         headers = {"X-Auth-Token": token.value.reveal()}
-        gateways: list[GatewayList] = []
+        # Items of every page, parsed together so that duplicates across pages are
+        # caught like duplicates within one.
+        items: list[object] = []
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             seen.add(url)
@@ -71,12 +73,12 @@ class NetworkClient:
                 headers=headers,
             )
             try:
-                gateways.append(parse_gateway_list(response.body))
+                items.extend(gateway_items(response.body))
             except ParseError as exc:
                 raise ApiError(str(exc), "invalid_response") from None
             href = next_link(response.body)
             if href is None:
-                return _merge(gateways)
+                return parse_items(items)
             try:
                 url = urljoin(url, href)
                 other_host = urlsplit(url)[:2] != urlsplit(base)[:2]
@@ -88,19 +90,3 @@ class NetworkClient:
                 # The token goes with every request: never to another host.
                 raise ApiError("pagination link points to another host", "invalid_response")
         raise ApiError(f"more than {MAX_PAGES} pages of gateways", "invalid_response")
-
-
-def _merge(pages: list[GatewayList]) -> GatewayList:
-    if len(pages) == 1:
-        return pages[0]
-    seen: set[str] = set()
-    gateways = []
-    skipped = [reason for page in pages for reason in page.skipped]
-    for page in pages:
-        for gateway in page.gateways:
-            if gateway.id in seen:
-                skipped.append(f"duplicate id {gateway.id[:64]!r} across pages")
-                continue
-            seen.add(gateway.id)
-            gateways.append(gateway)
-    return GatewayList(tuple(gateways), tuple(skipped))

@@ -200,11 +200,12 @@ def parse_gateway(item: object) -> Gateway:
 
 def parse_gateway_list(body: object) -> GatewayList:
     """Parse a list answer. A body not of the documented shape raises ParseError;
-    single bad items are skipped and reported, the rest kept.
+    single bad items are skipped and reported, the rest kept."""
+    return parse_items(gateway_items(body))
 
-    Duplicate ids keep their first occurrence, so the result is deterministic and no
-    series is written twice.
-    """
+
+def gateway_items(body: object) -> list[object]:
+    """The raw ``internetgateways`` items of one answer; ParseError if it has none."""
     if not isinstance(body, Mapping):
         raise ParseError(f"answer is a JSON {_json_kind(body)}, not an object")
     if "internetgateways" not in body:
@@ -212,6 +213,15 @@ def parse_gateway_list(body: object) -> GatewayList:
     items = body["internetgateways"]
     if not isinstance(items, list):
         raise ParseError(f"'internetgateways' is {_json_kind(items)}, not a list")
+    return items
+
+
+def parse_items(items: list[object]) -> GatewayList:
+    """Parse raw items, skipping (with a reason) the unusable ones.
+
+    Duplicate ids keep their first occurrence, so the result is deterministic and no
+    series is written twice.
+    """
     gateways: list[Gateway] = []
     skipped: list[str] = []
     seen: set[str] = set()

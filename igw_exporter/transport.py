@@ -89,16 +89,20 @@ def _watch(conn: HTTPConnection) -> None:
         dog.watch(conn.sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched(HTTPConnection):
+    """Hands its socket to the calling thread's watchdog before reading an answer."""
+
     def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
         _watch(self)
         return super().getresponse()
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
-        _watch(self)
-        return super().getresponse()
+class _WatchedHTTPConnection(_Watched):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -167,7 +171,6 @@ def call(
     deadline: float,
     headers: Mapping[str, str] | None = None,
     json_body: object = None,
-    retry: bool = True,
 ) -> Response:
     """Make one logical call, retrying connection errors, 5xx and 429 while the
     deadline allows. Non-retryable answers (4xx but 429) raise at once."""
@@ -179,10 +182,9 @@ def call(
             retryable = exc.code in {"connection_error", "429"} or (
                 exc.status is not None and exc.status >= 500
             )
-            if not retry or not retryable or attempt >= len(_BACKOFF):
+            if not retryable or attempt >= len(_BACKOFF):
                 raise
-            pause = _BACKOFF[attempt]
-            pause = max(pause, exc.retry_after)
+            pause = max(_BACKOFF[attempt], exc.retry_after)
             # Leave room for the next attempt itself, or give up now with the real reason.
             if caller.clock() + pause + 0.5 >= deadline:
                 raise

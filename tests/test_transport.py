@@ -140,3 +140,75 @@ def test_a_reason_built_from_the_answer_is_scrubbed() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_https_calls_go_through_the_watched_connection(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real API is HTTPS: the deadline machinery must not break TLS."""
+    import ssl
+    import subprocess
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    directory = Path(str(tmp_path))
+    cert, key = directory / "c.pem", directory / "k.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+    class Ok(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"internetgateways": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # requests lets these variables override Session.verify.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    try:
+        session = new_session(1)
+        session.verify = str(cert)
+        c = Caller(session, SelfMetrics(), 2.0)
+        response = call(
+            c,
+            "GET",
+            f"https://127.0.0.1:{server.server_port}/",
+            region="kr1",
+            operation="op",
+            deadline=time.monotonic() + 5,
+        )
+        assert response.body == {"internetgateways": []}
+    finally:
+        server.shutdown()
+        server.server_close()
