@@ -29,6 +29,7 @@ class Token:
     expires: float  # wall-clock Unix seconds, from the answer's ``expires``
     catalog: Mapping[str, str]  # lower-case region -> network API base URL
     refresh_at: float = 0.0  # when to ask for the next one (see TokenProvider._issue)
+    obtained_at: float = 0.0  # wall-clock time it was issued to us
 
 
 @dataclass(slots=True)
@@ -93,6 +94,13 @@ class TokenProvider:
             self._caller.metrics.token_expiry.labels(tenant.id).set(slot.token.expires)
             return slot.token
 
+    def recheck_catalog(self, tenant_id: str, token: Token) -> None:
+        """The catalog of ``token`` lacks something: get a new token (and catalog) on
+        the next call, unless this one is younger than ``failure_backoff``, so that a
+        region really missing costs at most one token request per backoff period."""
+        if self._wall() - token.obtained_at >= self._failure_backoff:
+            self.invalidate(tenant_id, token)
+
     def invalidate(self, tenant_id: str, token: Token) -> None:
         """Forget ``token`` after the API rejected it (revoked before ``expires``).
 
@@ -134,7 +142,7 @@ class TokenProvider:
         # tokens: a token living under the margin must not be re-issued per call.
         now = self._wall()
         margin = min(REFRESH_MARGIN, max(0.0, token.expires - now) / 4)
-        return replace(token, refresh_at=token.expires - margin)
+        return replace(token, refresh_at=token.expires - margin, obtained_at=now)
 
 
 def _as_auth_error(exc: ApiError) -> AuthError:

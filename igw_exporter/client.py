@@ -28,12 +28,16 @@ class NetworkClient:
         plus any configured endpoint."""
         if tenant.regions is not None:
             return tenant.regions
-        catalog = self._tokens.get(tenant, deadline).catalog
-        return tuple(sorted(set(catalog) | set(self._endpoints)))
+        token = self._tokens.get(tenant, deadline)
+        regions = tuple(sorted(set(token.catalog) | set(self._endpoints)))
+        if not regions:
+            self._tokens.recheck_catalog(tenant.id, token)
+            raise ApiError("the service catalog has no network endpoint", "no_endpoint")
+        return regions
 
     def list_gateways(self, tenant: TenantSpec, region: str, deadline: float) -> GatewayList:
         token = self._tokens.get(tenant, deadline)
-        base = self._endpoint(token, region)
+        base = self._endpoint(tenant, token, region)
         try:
             return self._list(base, token, region, deadline)
         except ApiError as exc:
@@ -43,11 +47,13 @@ class NetworkClient:
         # token, one more try. A second 401 is a real permission problem.
         self._tokens.invalidate(tenant.id, token)
         token = self._tokens.get(tenant, deadline)
-        return self._list(self._endpoint(token, region), token, region, deadline)
+        return self._list(self._endpoint(tenant, token, region), token, region, deadline)
 
-    def _endpoint(self, token: Token, region: str) -> str:
+    def _endpoint(self, tenant: TenantSpec, token: Token, region: str) -> str:
         base = self._endpoints.get(region) or token.catalog.get(region)
         if not base:
+            # The catalog comes with the token: a new token may bring the region back.
+            self._tokens.recheck_catalog(tenant.id, token)
             raise ApiError(
                 f"region {region!r} has no network endpoint in the service catalog",
                 "no_endpoint",
@@ -78,7 +84,10 @@ class NetworkClient:
                 raise ApiError(str(exc), "invalid_response") from None
             href = next_link(response.body)
             if href is None:
-                return parse_items(items)
+                try:
+                    return parse_items(items)
+                except ParseError as exc:
+                    raise ApiError(str(exc), "invalid_response") from None
             try:
                 url = urljoin(url, href)
                 other_host = urlsplit(url)[:2] != urlsplit(base)[:2]

@@ -179,6 +179,8 @@ def parse_gateway(item: object) -> Gateway:
     if not isinstance(item, Mapping):
         raise ParseError(f"item is {type(item).__name__}, not an object")
     gateway_id = item.get("id")
+    if gateway_id is not None and not isinstance(gateway_id, str):
+        raise ParseError(f"item id is {_json_kind(gateway_id)}, not a string")
     if not isinstance(gateway_id, str) or not gateway_id.strip():
         raise ParseError("item has no id")
     try:
@@ -236,6 +238,10 @@ def parse_items(items: list[object]) -> GatewayList:
             continue
         seen.add(gateway.id)
         gateways.append(gateway)
+    if items and not gateways:
+        # Not one usable item: the answer is not a list of gateways at all. Taking it
+        # as "every gateway deleted" would resolve every alert on them.
+        raise ParseError(f"no usable item among the {len(items)} of 'internetgateways'")
     return GatewayList(tuple(gateways), tuple(skipped))
 
 

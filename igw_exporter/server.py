@@ -108,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle or trickling client does not hold a thread for ever
+    # Headers and body are separate writes: without this, Nagle's algorithm and the
+    # scraper's delayed ACK add ~40 ms to a scrape.
+    disable_nagle_algorithm = True
     server_version = f"igw-exporter/{__version__}"
 
     def log_message(self, format: str, *args: Any) -> None:

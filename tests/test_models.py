@@ -146,3 +146,15 @@ def test_lone_surrogates_are_replaced_not_fatal() -> None:
     for text in (gateway.id, gateway.name, gateway.state):
         text.encode("utf-8")  # would raise on a lone surrogate
     assert gateway.name == "bad ? name"
+
+
+def test_a_list_with_no_usable_item_is_the_wrong_shape() -> None:
+    # Read as "every gateway deleted", it would resolve every alert on them.
+    with pytest.raises(ParseError, match="no usable item among the 2"):
+        parse_gateway_list({"internetgateways": ["igw-web", "igw-batch"]})
+    assert parse_gateway_list({"internetgateways": []}).gateways == ()
+
+
+def test_a_numeric_id_is_named_as_such() -> None:
+    with pytest.raises(ParseError, match="item id is number, not a string"):
+        parse_gateway({"id": 42})

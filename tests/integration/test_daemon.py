@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -197,79 +196,6 @@ def test_transitions_show_in_metrics_and_logs_within_one_interval(
         )
 
 
-def test_failing_region_goes_stale_then_recovers(sim: Simulator, tmp_path: Path) -> None:
-    gws = seed(sim)
-    config = write_config(tmp_path / "c.yml", sim, stale_after=4)
-    with running_exporter(config) as exporter:
-        fault = sim.add_fault(Fault(service="kr2", status=503))
-        exporter.wait_cycles(1)
-        samples = exporter.scrape()
-        assert value(samples, "igw_exporter_target_up", nhn_region="kr2", tenant_id=PROD) == 0
-        assert value(samples, "igw_exporter_target_stale", nhn_region="kr2", tenant_id=PROD) == 1
-        # Last-known gateways stay while stale.
-        assert (
-            value(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"]), state="migrating")
-            == 1
-        )
-        assert (
-            value(
-                samples,
-                "igw_exporter_api_requests_total",
-                nhn_region="kr2",
-                operation="list_internetgateways",
-                code="503",
-            )
-            >= 1
-        )
-        before = value(
-            samples,
-            "igw_exporter_target_last_success_timestamp_seconds",
-            nhn_region="kr1",
-            tenant_id=PROD,
-        )
-
-        # After stale_after, the failing target's gateways are dropped; others update.
-        def dropped() -> bool:
-            s = exporter.scrape()
-            return value(s, "igw_exporter_target_gateways", nhn_region="kr2", tenant_id=PROD) == 0
-
-        wait_for(dropped, timeout=15)
-        samples = exporter.scrape()
-        assert series(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"])) == []
-        assert value(samples, "igw_exporter_target_stale", nhn_region="kr2", tenant_id=PROD) == 0
-        assert value(samples, "igw_exporter_target_up", nhn_region="kr1", tenant_id=PROD) == 1
-        after = value(
-            samples,
-            "igw_exporter_target_last_success_timestamp_seconds",
-            nhn_region="kr1",
-            tenant_id=PROD,
-        )
-        assert before is not None and after is not None and after > before
-
-        sim.remove_fault(fault)
-        wait_for(
-            lambda: (
-                value(exporter.scrape(), "igw_exporter_target_up", nhn_region="kr2", tenant_id=PROD)
-                == 1
-            )
-        )
-        samples = exporter.scrape()
-        assert (
-            value(samples, "nhncloud_igw_state", id=str(gws["moving"]["id"]), state="migrating")
-            == 1
-        )
-        downs = exporter.events("target_down")
-        assert sorted((e["nhn_region"], e["tenant_id"]) for e in downs) == sorted(
-            [("kr2", PROD), ("kr2", STG)]
-        )
-        assert all(e["error"].startswith("HTTP 503") for e in downs)
-        ups = exporter.events("target_recovered")
-        assert sorted((e["nhn_region"], e["tenant_id"]) for e in ups) == sorted(
-            [("kr2", PROD), ("kr2", STG)]
-        )
-        assert len(exporter.events("target_data_expired")) == 2
-
-
 def test_token_expiry_and_revocation_cause_no_gap(tmp_path: Path) -> None:
     # Tokens live 2 s, well inside the refresh margin: a new one nearly every poll.
     sim = Simulator(regions=("kr1", "jp1"), token_lifetime=2.0)
@@ -315,30 +241,6 @@ def test_sigterm_mid_poll_exits_zero_quickly(sim: Simulator, tmp_path: Path) -> 
         assert exporter.events("exporter_stopped")
     finally:
         exporter.kill()
-
-
-def test_listen_port_in_use_fails_at_once(sim: Simulator, tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        exporter = Exporter(
-            [
-                "--config.file",
-                str(write_config(tmp_path / "c.yml", sim)),
-                "--web.listen-address",
-                f"127.0.0.1:{port}",
-            ],
-            tmp_path / "x.log",
-            port,
-        )
-        try:
-            assert exporter.process.wait(10) == 1
-        finally:
-            exporter.kill()
-        assert "cannot listen on 127.0.0.1:" in exporter.log_text()
-        assert "Address already in use" in exporter.log_text()
-        assert sim.request_count("kr1") == 0
 
 
 def test_a_stop_right_after_start_is_never_lost(sim: Simulator, tmp_path: Path) -> None:
