@@ -22,10 +22,24 @@ PROD = "c98f83011ac9d7c816c3e9299900674b"
 STG = "27d7c7d5f3acb14eca9f3ba6645e6e68"
 
 
-def gateway_alert(alertname: str, severity: str, region: str, tenant: str, gw: str) -> dict:
+JOB, INSTANCE = "igw-exporter", "igw-exporter:9936"
+
+
+def gateway_alert(
+    alertname: str,
+    severity: str,
+    region: str,
+    tenant: str,
+    gw: str,
+    instance: str = INSTANCE,
+    job: str = JOB,
+) -> dict:
+    # As the rules make them: every gateway alert carries the exporter's job and instance.
     return {
         "alertname": alertname,
         "severity": severity,
+        "job": job,
+        "instance": instance,
         "nhn_region": region,
         "tenant_id": tenant,
         "id": gw,
@@ -33,13 +47,20 @@ def gateway_alert(alertname: str, severity: str, region: str, tenant: str, gw: s
     }
 
 
-def target_alert(alertname: str, region: str, tenant: str) -> dict:
+def target_alert(alertname: str, region: str, tenant: str, instance: str = INSTANCE) -> dict:
     return {
         "alertname": alertname,
         "severity": "warning",
+        "job": JOB,
+        "instance": instance,
         "nhn_region": region,
         "tenant_id": tenant,
     }
+
+
+def exporter_alert(alertname: str, job: str, instance: str | None = None) -> dict:
+    labels = {"alertname": alertname, "severity": "warning", "job": job}
+    return labels | ({"instance": instance} if instance else {})
 
 
 SENT = {
@@ -59,8 +80,35 @@ SENT = {
     # A critical alert mutes the warnings of its gateway only.
     "muted-by-critical": gateway_alert("NHNCloudIGWMigrationStuck", "warning", "kr2", STG, "gw-e"),
     "warning-elsewhere": gateway_alert("NHNCloudIGWMigrationStuck", "warning", "kr2", STG, "gw-g"),
+    # A second exporter polling kr1/production is fine: its alerts are not muted by
+    # the first one's target down.
+    "other-exporter": gateway_alert(
+        "NHNCloudIGWError", "critical", "kr1", PROD, "gw-h", instance="igw-exporter-b:9936"
+    ),
+    # An exporter Prometheus cannot scrape mutes the gateway alerts it made, whatever
+    # their region and tenant; not those of another exporter.
+    "exporter-down": exporter_alert("IGWExporterDown", JOB, "igw-exporter-c:9936"),
+    "muted-by-exporter-down": gateway_alert(
+        "NHNCloudIGWError", "critical", "jp1", STG, "gw-i", instance="igw-exporter-c:9936"
+    ),
+    "muted-by-exporter-down-2": gateway_alert(
+        "NHNCloudIGWDetached", "warning", "kr2", PROD, "gw-j", instance="igw-exporter-c:9936"
+    ),
+    # No target at all in a job mutes that job's gateway alerts.
+    "absent": exporter_alert("IGWExporterAbsent", "igw-exporter-dr"),
+    "muted-by-absent": gateway_alert(
+        "NHNCloudIGWError", "critical", "jp1", STG, "gw-k", job="igw-exporter-dr"
+    ),
 }
-MUTED = {"muted-by-down", "muted-by-stale", "muted-by-migration", "muted-by-critical"}
+MUTED = {
+    "muted-by-down",
+    "muted-by-stale",
+    "muted-by-migration",
+    "muted-by-critical",
+    "muted-by-exporter-down",
+    "muted-by-exporter-down-2",
+    "muted-by-absent",
+}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +155,9 @@ def test_grouped_by_region_and_tenant(alertmanager: Daemon) -> None:
     response.raise_for_status()
     # Every alert goes to chat: there, one group per region and tenant.
     chat = [g for g in response.json() if g["receiver"]["name"] == "igw-chat"]
-    assert all(set(g["labels"]) == {"nhn_region", "tenant_id"} for g in chat), chat
-    sizes = {(g["labels"]["nhn_region"], g["labels"]["tenant_id"]): len(g["alerts"]) for g in chat}
-    expected = {("kr1", PROD): 2, ("jp1", PROD): 2, ("kr1", STG): 1, ("kr2", PROD): 1}
-    assert sizes == {**expected, ("kr2", STG): 5}
+    # Exporter-wide alerts have no region nor tenant: one group of their own.
+    assert all(set(g["labels"]) in ({"nhn_region", "tenant_id"}, set()) for g in chat), chat
+    labels = [(g["labels"].get("nhn_region"), g["labels"].get("tenant_id")) for g in chat]
+    sizes = {key: len(g["alerts"]) for key, g in zip(labels, chat, strict=True)}
+    expected = {("kr1", PROD): 3, ("jp1", PROD): 2, ("kr1", STG): 1, ("kr2", PROD): 2}
+    assert sizes == {**expected, ("kr2", STG): 5, ("jp1", STG): 2, (None, None): 2}

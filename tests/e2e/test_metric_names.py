@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Demo
-from tests.e2e.tools import all_exprs, exposed_names, metric_names, recorded_names
+from tests.e2e.tools import (
+    all_exprs,
+    annotation_exprs,
+    exposed_names,
+    metric_names,
+    recorded_names,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +25,17 @@ def test_every_metric_used_is_exposed(demo: Demo) -> None:
     assert "nhncloud_igw_state" in exposed and "igw_exporter_transitions_total" in exposed
     known = exposed | recorded_names() | PROMETHEUS_SERIES
     used: dict[str, set[str]] = {}
-    for expr in all_exprs():
+    # Annotation templates run PromQL too (``printf "..." | query``).
+    templates = list(annotation_exprs())
+    for expr in all_exprs() + templates:
         for name in metric_names(expr.text):
             used.setdefault(name, set()).add(expr.id)
     # The parse found what the shipped files read (a broken parser would pass vacuously).
     assert {"nhncloud_igw_info", "igw_exporter_api_request_duration_seconds_bucket"} <= set(used)
+    assert {name for expr in templates for name in metric_names(expr.text)} >= {
+        "igw_exporter_target_up",
+        "nhncloud_igw_migrate_status",
+    }
     unknown = {name: sorted(where) for name, where in used.items() if name not in known}
     assert not unknown, f"metrics not exposed by igw-exporter: {unknown}"
 
@@ -47,3 +59,14 @@ def test_every_recording_rule_is_used() -> None:
 )
 def test_metric_names_of_promql(promql: str, names: set[str]) -> None:
     assert metric_names(promql) == names
+
+
+def test_annotation_queries_are_found() -> None:
+    found = {expr.where: expr.text for expr in annotation_exprs()}
+    assert found["alert IGWExporterAuthFailing annotation description"] == (
+        'igw_exporter_target_up{job="x",instance="x"} == 0'
+    )
+    assert (
+        'migrate_status=~"unbinding_error|binding_error"'
+        in (found["alert NHNCloudIGWMigrationFailed annotation description"])
+    )

@@ -22,6 +22,7 @@ from tests.e2e.tools import (
     alerts,
     all_exprs,
     all_values,
+    annotation_exprs,
     prometheus_alerts,
     query,
     substitute,
@@ -67,6 +68,11 @@ def test_expression_parses_and_returns_data(stack: Stack, expr: Expr) -> None:
         assert label, promql
         # Grafana lists the non-empty values (a tenant without a token has no region).
         assert [r for r in result if r["metric"].get(label[1])], result
+
+
+@pytest.mark.parametrize("expr", list(annotation_exprs()), ids=lambda e: e.id)
+def test_annotation_query_parses(stack: Stack, expr: Expr) -> None:
+    query(stack.prometheus.url, expr.text)
 
 
 def ids(result: list[dict[str, Any]]) -> set[str]:

@@ -135,6 +135,22 @@ def rule_exprs() -> Iterator[Expr]:
         yield Expr(rule["file"], name, rule["expr"], "rule")
 
 
+_QUERY_TEMPLATE = re.compile(r'printf\s+"((?:[^"\\]|\\.)*)"[^|{}]*\|\s*query\b')
+
+
+def annotation_exprs() -> Iterator[Expr]:
+    """PromQL that alert annotations run with ``printf "..." ... | query``.
+
+    The printf verbs become placeholder values, so the expression can be parsed.
+    """
+    for rule in rules():
+        for key, template in rule.get("annotations", {}).items():
+            for match in _QUERY_TEMPLATE.finditer(template):
+                text = match[1].replace('\\"', '"').replace("\\\\", "\\")
+                text = re.sub(r"%q", '"x"', re.sub(r"%[sdv]", "x", text))
+                yield Expr(rule["file"], f"alert {rule['alert']} annotation {key}", text, "rule")
+
+
 def all_exprs() -> list[Expr]:
     exprs = [e for path in DASHBOARDS for e in dashboard_exprs(path)]
     return exprs + list(rule_exprs())
@@ -143,7 +159,8 @@ def all_exprs() -> list[Expr]:
 # Grafana's built-in interval variables, as a dashboard over the last hour would set
 # them against a Prometheus scraped every second.
 BUILTINS = {"__rate_interval": "30s", "__interval": "5s", "__range": "5m"}
-_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+# A name, not "$1": label_replace() replacements refer to regex groups that way.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)")
 
 
 def substitute(text: str, values: Mapping[str, str]) -> str:
