@@ -36,7 +36,7 @@ class Token:
 class _Slot:
     lock: threading.Lock
     token: Token | None = None
-    failure: ApiError | None = None
+    failure: tuple[str, str, int | None] | None = None  # reason, code, status
     failed_at: float = 0.0
 
 
@@ -73,26 +73,32 @@ class TokenProvider:
         """A token not yet due for refresh, or AuthError."""
         slot = self._slot(tenant.id)
         with slot.lock:
-            now = self._wall()
-            if slot.token is not None and now < slot.token.refresh_at:
+            if slot.token is not None and self._wall() < slot.token.refresh_at:
                 return slot.token
             if slot.failure is not None and self._caller.clock() - slot.failed_at < (
                 self._failure_backoff
             ):
-                raise slot.failure
+                return self._fallback(slot, slot.failure)
             try:
                 slot.token = self._issue(tenant, deadline)
             except ApiError as exc:
+                # Kept as values, not as the exception: a cached exception's traceback
+                # holds this provider (and its session) in a reference cycle.
                 failure = exc if isinstance(exc, AuthError) else _as_auth_error(exc)
-                slot.failure, slot.failed_at = failure, self._caller.clock()
-                # A token that still works is better than none while identity is down.
-                if slot.token is not None and slot.token.expires > now:
-                    return slot.token
-                slot.token = None
-                raise failure from None
+                slot.failure = (failure.reason, failure.code, failure.status)
+                slot.failed_at = self._caller.clock()
+                return self._fallback(slot, slot.failure)
             slot.failure = None
             self._caller.metrics.token_expiry.labels(tenant.id).set(slot.token.expires)
             return slot.token
+
+    def _fallback(self, slot: _Slot, failure: tuple[str, str, int | None]) -> Token:
+        """While identity fails, a token that has not expired yet is still better
+        than none (it is only due for refresh)."""
+        if slot.token is not None and self._wall() < slot.token.expires:
+            return slot.token
+        slot.token = None
+        raise AuthError(*failure)
 
     def recheck_catalog(self, tenant_id: str, token: Token) -> None:
         """The catalog of ``token`` lacks something: get a new token (and catalog) on
@@ -137,7 +143,7 @@ class TokenProvider:
                 raise AuthError("authentication failed", exc.code, exc.status) from None
             raise
         token = parse_token(response.body)
-        self._redactor.add(token.value)
+        self._redactor.add(token.value, temporary=True)
         # REFRESH_MARGIN before expiry, or a quarter of the lifetime for short-lived
         # tokens: a token living under the margin must not be re-issued per call.
         now = self._wall()

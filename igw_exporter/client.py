@@ -23,6 +23,10 @@ class NetworkClient:
         self._tokens = tokens
         self._endpoints = dict(endpoints)
 
+    def close(self) -> None:
+        """Close the pooled connections (after a reload replaced this client)."""
+        self._caller.session.close()
+
     def regions(self, tenant: TenantSpec, deadline: float) -> tuple[str, ...]:
         """The tenant's regions: configured, or every network region of its catalog
         plus any configured endpoint."""

@@ -22,18 +22,32 @@ class Redactor:
     this is the second wall, for a token echoed back in an error body and the like.
     """
 
+    # Tokens are issued all the time; the most recent ones are the only ones that can
+    # still show up (an old token is expired, and nothing holds it any more).
+    MAX_TEMPORARY = 256
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._permanent: set[str] = set()
+        self._temporary: dict[str, None] = {}  # insertion-ordered
         self._secrets: frozenset[str] = frozenset()
 
-    def add(self, secret: Secret | str) -> None:
+    def add(self, secret: Secret | str, *, temporary: bool = False) -> None:
+        """Scrub ``secret`` from now on; ``temporary`` ones (tokens) are forgotten
+        oldest first beyond MAX_TEMPORARY."""
         value = secret.reveal() if isinstance(secret, Secret) else secret
         # Very short values would blank out ordinary words; such passwords are
         # rejected by NHN Cloud anyway.
         if len(value) < 4:
             return
         with self._lock:
-            self._secrets = self._secrets | {value}
+            if temporary:
+                self._temporary[value] = None
+                while len(self._temporary) > self.MAX_TEMPORARY:
+                    del self._temporary[next(iter(self._temporary))]
+            else:
+                self._permanent.add(value)
+            self._secrets = frozenset(self._permanent | self._temporary.keys())
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:

@@ -62,6 +62,7 @@ class Poller:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
 
     def run_cycle(self) -> Snapshot:
         started, started_wall = self._mono(), self._wall()

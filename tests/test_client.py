@@ -306,3 +306,25 @@ def test_pagination_never_sends_the_token_to_another_host() -> None:
     with pytest.raises(ApiError, match="another host"):
         client.list_gateways(TENANT, "kr1", deadline())
     assert all("evil" not in c.request.url for c in responses.calls)
+
+
+@responses.activate
+def test_a_token_due_for_refresh_is_used_while_identity_is_down() -> None:
+    issued_at = 1_800_000_000.0
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued_at + 43200))
+    responses.post(f"{IDENTITY}/v2.0/tokens", json=token_body("still-valid", expires))
+    responses.post(f"{IDENTITY}/v2.0/tokens", status=503, body="down")
+    now = [issued_at]
+    caller = Caller(requests.Session(), SelfMetrics(), 2.0, sleep=lambda _s: None)
+    tokens = TokenProvider(
+        IDENTITY, caller, Redactor(), failure_backoff=30.0, wall_clock=lambda: now[0]
+    )
+    tokens.get(TENANT, deadline())
+    now[0] = issued_at + 43200 - 100  # inside the refresh margin, not expired
+    # Every caller gets the old token, the one that tried the refresh and the ones
+    # within the backoff after its failure alike.
+    for _ in range(3):
+        assert tokens.get(TENANT, deadline()).value.reveal() == "still-valid"
+    now[0] = issued_at + 43200 + 1  # expired: now the failure shows
+    with pytest.raises(AuthError, match="identity service: HTTP 503"):
+        tokens.get(TENANT, deadline())
