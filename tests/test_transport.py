@@ -147,35 +147,12 @@ def test_https_calls_go_through_the_watched_connection(
 ) -> None:
     """The real API is HTTPS: the deadline machinery must not break TLS."""
     import ssl
-    import subprocess
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from pathlib import Path
 
-    directory = Path(str(tmp_path))
-    cert, key = directory / "c.pem", directory / "k.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    from tests.tls import self_signed
+
+    cert, key = self_signed(Path(str(tmp_path)))
 
     class Ok(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:

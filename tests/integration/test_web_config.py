@@ -13,36 +13,9 @@ import requests
 
 from igw_exporter.simulator import Simulator
 from tests.integration.harness import Exporter, free_port, wait_for, write_config
+from tests.tls import self_signed
 
 USER, PASSWORD = "prometheus", "scrape-secret-42"
-
-
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
 
 
 def web_config(tmp_path: Path) -> Path:
