@@ -62,12 +62,16 @@ class Exporter:
 
     def run_cycle(self) -> None:
         with self._cycle_lock:
-            poller = self._poller
-            try:
-                poller.run_cycle()
-            finally:
-                if poller is not self._poller:  # replaced by a reload meanwhile
-                    poller.close()
+            while True:
+                poller = self._poller
+                try:
+                    poller.run_cycle()
+                finally:
+                    if poller is not self._poller:  # replaced by a reload meanwhile
+                        poller.close()
+                if poller is self._poller:
+                    return
+                # The cycle was discarded: poll again at once with the new config.
 
     def reload(self) -> tuple[str, ...]:
         """Re-read the config file; apply it if valid. Returns the problems, if any.
@@ -85,9 +89,11 @@ class Exporter:
                 log.error("config_reload_failed", problems=list(exc.problems))
                 return exc.problems
             old, self._poller = self._poller, self._build(settings)
-            if self._cycle_lock.acquire(blocking=False):
+            old.retire()
+            idle = self._cycle_lock.acquire(blocking=False)
+            if idle:
                 try:
-                    old.close()  # no cycle running; otherwise the running one closes it
+                    old.close()  # otherwise the running cycle closes it, then polls again
                 finally:
                     self._cycle_lock.release()
             kept = {t.id for t in settings.tenants}
@@ -99,7 +105,7 @@ class Exporter:
             self.metrics.config_last_reload_success.set(time.time())
             log.info("config_reloaded", tenants=len(settings.tenants))
             if self._scheduler is not None:
-                self._scheduler.reschedule(settings.poll.interval)
+                self._scheduler.reschedule(settings.poll.interval, poll_now=idle)
             return ()
 
     def exposition(self) -> bytes:

@@ -259,7 +259,7 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Settings
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping"])
-    problems = _duplicate_keys(source, node)
+    problems = duplicate_keys(source, node)
     raw: _Config | None = None
     try:
         raw = _Config.model_validate(data)
@@ -404,7 +404,7 @@ def _cross_checks(
     return problems
 
 
-def _duplicate_keys(source: str, node: yaml.Node | None) -> list[str]:
+def duplicate_keys(source: str, node: yaml.Node | None) -> list[str]:
     """YAML lets a later key silently replace an earlier one; in a config that hides
     mistakes, so it is an error."""
     problems: list[tuple[int, int, str]] = []

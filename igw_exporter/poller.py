@@ -54,11 +54,17 @@ class Poller:
         self._mono = monotonic
         self._pool = ThreadPoolExecutor(poll.concurrency, thread_name_prefix="igw-poll")
         self._log = get_logger()
+        self._retired = False
 
     @property
     def deadline_seconds(self) -> float:
         """How long one target may take: retries included, about twice the timeout."""
         return 2 * self._poll.timeout
+
+    def retire(self) -> None:
+        """A reload replaced this poller: a cycle still running publishes nothing (it
+        would bring back targets the new configuration removed)."""
+        self._retired = True
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -68,6 +74,9 @@ class Poller:
         started, started_wall = self._mono(), self._wall()
         previous = self._store.current.snapshot
         outcomes = self._poll_targets(self._targets(previous))
+        if self._retired:
+            self._log.info("poll_discarded", reason="configuration reloaded during the poll")
+            return previous
         snapshot = self._build(previous, outcomes, started_wall)
         self._store.publish(snapshot)
         self._metrics.polls.inc()

@@ -44,11 +44,15 @@ class PollScheduler:
         )
         self._scheduler.start()
 
-    def reschedule(self, interval: float) -> None:
-        """Poll now, then every ``interval`` (after a configuration reload)."""
+    def reschedule(self, interval: float, poll_now: bool) -> None:
+        """Poll every ``interval`` from now on (after a configuration reload), the
+        first time at once if ``poll_now``."""
+        if not self._scheduler.running:  # a reload racing with shutdown
+            return
         self._interval = interval
         self._scheduler.reschedule_job(_JOB_ID, trigger="interval", seconds=interval)
-        self._scheduler.modify_job(_JOB_ID, next_run_time=datetime.now(UTC))
+        if poll_now:
+            self._scheduler.modify_job(_JOB_ID, next_run_time=datetime.now(UTC))
 
     def stop(self) -> None:
         self._scheduler.shutdown(wait=False)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import ssl
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from .config import ConfigError
+from .config import ConfigError, duplicate_keys
 
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -37,6 +38,7 @@ _TLS_VERSIONS = {
     "TLS12": ssl.TLSVersion.TLSv1_2,
     "TLS13": ssl.TLSVersion.TLSv1_3,
 }
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 _TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"}
 _CACHE_SIZE = 1024
 
@@ -59,21 +61,24 @@ class BasicAuth:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
+        """True for valid credentials; False for anything else, however malformed."""
+        header = header or ""
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "basic":  # the scheme is case-insensitive (RFC 7617)
             return False
         digest = hmac.new(self._key, header.encode("utf-8", "replace"), hashlib.sha256).digest()
         with self._lock:
             if digest in self._ok:
                 return True
         try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+            user, sep, password = decoded.partition(":")
+            hashed = self.users.get(user)
+            # bcrypt refuses passwords over 72 bytes with ValueError: a wrong password.
+            ok = bool(sep) and bcrypt.checkpw(password.encode(), hashed or self._dummy)
+        except (binascii.Error, ValueError):  # also non-ASCII base64, bad UTF-8
             return False
-        user, sep, password = decoded.partition(":")
-        if not sep:
-            return False
-        hashed = self.users.get(user)
-        ok = bcrypt.checkpw(password.encode(), hashed or self._dummy) and hashed is not None
+        ok = ok and hashed is not None
         if ok:
             with self._lock:
                 if len(self._ok) >= _CACHE_SIZE:
@@ -92,7 +97,8 @@ def load_web_config(path: str | Path) -> WebConfig:
     """Read and validate the web config; raise ConfigError listing every problem."""
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{source}: cannot read: {exc.__class__.__name__}"]) from None
     except yaml.YAMLError as exc:
@@ -101,9 +107,13 @@ def load_web_config(path: str | Path) -> WebConfig:
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping"])
-    for key in data:
+    for key, value in data.items():
         if key not in {"tls_server_config", "basic_auth_users"}:
             problems.append(f"{source}: {key}: unknown or unsupported key")
+        elif value is None:
+            # A key with nothing under it is a truncated file, not "no TLS".
+            problems.append(f"{source}: {key}: is empty")
+    problems.extend(duplicate_keys(source, yaml.compose(text, Loader=yaml.SafeLoader)))
     base = Path(path).parent
     context = _tls(data.get("tls_server_config"), base, source, problems)
     auth = _users(data.get("basic_auth_users"), source, problems)
@@ -138,12 +148,26 @@ def _tls(raw: Any, base: Path, source: str, problems: list[str]) -> ssl.SSLConte
             problems.append(f"{where}.min_version: must be one of {', '.join(_TLS_VERSIONS)}")
         else:
             context.minimum_version = _TLS_VERSIONS[version]
-    try:
-        context.load_cert_chain(base / str(cert), base / str(key))
-    except (OSError, ssl.SSLError) as exc:
-        problems.append(f"{where}: cannot load cert_file/key_file: {_reason(exc)}")
+    missing = [
+        f"{name} {base / str(raw[name])}"
+        for name in ("cert_file", "key_file")
+        if not (base / str(raw[name])).is_file()
+    ]
+    if missing:
+        problems.append(f"{where}: no such file: {', '.join(missing)}")
+    else:
+        try:
+            context.load_cert_chain(base / str(cert), base / str(key))
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(
+                f"{where}: cert_file and key_file are not a matching PEM certificate and key "
+                f"({_reason(exc)})"
+            )
     context.verify_mode = _CLIENT_AUTH[auth_type]
     ca = raw.get("client_ca_file")
+    if ca and "client_auth_type" not in raw:
+        # As exporter-toolkit: a CA without a policy would silently mean "no mTLS".
+        problems.append(f"{where}: client_ca_file is set without a client_auth_type")
     if context.verify_mode != ssl.CERT_NONE and not ca:
         problems.append(f"{where}: client_auth_type {auth_type} needs client_ca_file")
     if ca:
@@ -166,11 +190,11 @@ def _users(raw: Any, source: str, problems: list[str]) -> BasicAuth | None:
         if not isinstance(hashed, str):
             problems.append(f"{where}.{user}: must be a bcrypt hash string")
             continue
-        try:
-            bcrypt.checkpw(b"", hashed.encode())
-        except ValueError:
-            # The hash itself is not echoed: it is a secret of sorts too.
-            problems.append(f"{where}.{user}: not a valid bcrypt hash")
+        # The hash itself is never echoed: it is a secret of sorts too. A cost above 16
+        # would make every scrape (and the start) hang for seconds to hours.
+        form = _BCRYPT.fullmatch(hashed)
+        if not form or not 4 <= int(form.group(1)) <= 16:
+            problems.append(f"{where}.{user}: not a bcrypt hash of cost 4 to 16 (60 characters)")
             continue
         users[str(user)] = hashed.encode()
     return BasicAuth(users)

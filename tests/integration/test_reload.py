@@ -62,3 +62,26 @@ def test_reload_adds_and_removes_targets_and_rejects_bad_files(
         assert [(e["nhn_region"], e["tenant_id"]) for e in exporter.events("target_removed")] == [
             ("kr1", PROD)
         ]
+
+
+def test_a_reload_during_a_poll_never_brings_back_removed_targets(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    from igw_exporter.simulator import Fault
+
+    config = tmp_path / "c.yml"
+    write_config(
+        config, sim, tenants=["production", "staging"], regions=["kr1"], interval=30, timeout=2
+    )
+    with running_exporter(config) as exporter:
+        sim.add_fault(Fault(service="kr1", delay=1.5))
+        exporter.process.send_signal(signal.SIGHUP)  # a poll starts now and takes 1.5 s
+        wait_for(lambda: len(exporter.events("config_reloaded")) == 1)
+        write_config(config, sim, tenants=["production"], regions=["kr1"], interval=30, timeout=2)
+        assert requests.post(exporter.url + "/-/reload", timeout=10).status_code == 200
+        # The running poll is discarded and the next one uses the new config at once.
+        wait_for(lambda: exporter.events("poll_discarded"))
+        wait_for(lambda: targets(exporter.scrape()) == {("kr1", PROD)}, timeout=10)
+        for _ in range(5):
+            assert targets(exporter.scrape()) == {("kr1", PROD)}
+        assert [e for e in exporter.events("target_down") if e["tenant_id"] == STG] == []

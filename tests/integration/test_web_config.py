@@ -120,5 +120,40 @@ def test_invalid_web_config_is_rejected_at_start(tmp_path: Path) -> None:
         f"{web}: tls_server_config.client_auth_type: must be one of NoClientCert, "
         "RequestClientCert, VerifyClientCertIfGiven, RequireAnyClientCert, "
         "RequireAndVerifyClientCert",
-        f"{web}: basic_auth_users.alice: not a valid bcrypt hash",
+        f"{web}: basic_auth_users.alice: not a bcrypt hash of cost 4 to 16 (60 characters)",
     ]
+
+
+def test_web_config_fails_closed(tmp_path: Path) -> None:
+    from igw_exporter.config import ConfigError
+    from igw_exporter.webconfig import load_web_config
+
+    cert, key = self_signed(tmp_path)
+    real = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
+    tls = f"tls_server_config:\n  cert_file: {cert}\n"
+    cases = {
+        "tls_server_config:\n": "tls_server_config: is empty",
+        f"{tls}  key_file: {key}\n  client_ca_file: {cert}\n": "without a client_auth_type",
+        f"basic_auth_users:\n  a: {real}\n  a: {real}\n": "a: duplicate key",
+        f"basic_auth_users:\n  a: '{real[:40]}'\n": "not a bcrypt hash",
+        "basic_auth_users:\n  a: '$2b$31$" + "a" * 53 + "'\n": "of cost 4 to 16",
+        f"tls_server_config:\n  cert_file: {key}\n  key_file: {key}\n": "not a matching PEM",
+        f"{tls}  key_file: nope.key\n": "no such file: key_file",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "web.yml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            load_web_config(path)
+        assert any(message in p for p in caught.value.problems), (text, caught.value.problems)
+
+
+def test_malformed_credentials_never_break_the_handler() -> None:
+    from igw_exporter.webconfig import BasicAuth
+
+    auth = BasicAuth({USER: bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4))})
+    long_password = base64.b64encode(f"{USER}:{'0' * 100}".encode()).decode()
+    for header in (f"Basic {long_password}", "Basic \xe9\xe9\xe9", "Basic", "", None, "basic"):
+        assert auth.check(header) is False
+    good = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert auth.check(f"basic {good}") is True  # the scheme is case-insensitive
