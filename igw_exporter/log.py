@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -135,8 +135,3 @@ def get_logger(**bound: Any) -> Any:
     """A structlog logger with ``bound`` context (bind explicitly in worker threads:
     context variables do not follow work into a thread pool)."""
     return structlog.get_logger("igw_exporter").bind(**bound)
-
-
-def redact_all(redactor: Redactor, secrets: Iterable[Secret]) -> None:
-    for secret in secrets:
-        redactor.add(secret)
